@@ -1,0 +1,1 @@
+"""TFX-style components of tfcalo (installed as tfcalo.components)."""

@@ -1,0 +1,1 @@
+"""Pipeline definitions and presets (installed as tfcalo.pipelines)."""
