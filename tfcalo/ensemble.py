@@ -1,0 +1,241 @@
+"""AdaGAN ensembles (seed 002; Tolstikhin et al. 2017): boosting weights and the mixture.
+
+An ensemble is generators G_0..G_T with mixture weights beta (summing to 1). Sampling draws
+a component index per shower from Cat(beta) and generates with that generator. After G_t is
+trained, a classifier MIXDISC separates the real training data (label 1) from an equal number
+of ensemble showers (label 0); its output D(X_i) on each training example gives the data
+weights for the next generator:
+
+    w_i = p_i / beta * (lambda* - (1 - beta) * (1 - D(X_i)) / D(X_i))_+ ,   p_i = 1/N,
+
+with lambda* chosen so that sum_i w_i = 1. Examples the ensemble already covers (D ~ 1/2)
+get small weights; examples it misses (D ~ 1) get large ones.
+
+This module holds the numerics (numpy) and the mixture generator (Keras); the pipeline's
+boost-weight component wires them to artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tfcalo.errors import ArtifactError, ConfigError
+
+ENSEMBLE_FILE = "ensemble.json"
+
+
+# --------------------------------------------------------------------------------------
+# Boosting weights
+# --------------------------------------------------------------------------------------
+
+
+def boosting_weights(
+    d: np.ndarray,
+    beta: float,
+    p: np.ndarray | None = None,
+    tol: float = 1e-12,
+) -> tuple[np.ndarray, float]:
+    """AdaGAN data weights from the mixture discriminator's outputs.
+
+    Args:
+        d: (N,) MIXDISC probability that each training example is real, in (0, 1].
+        beta: mixture weight of the next component, 0 < beta <= 1.
+        p: (N,) empirical probabilities of the examples (default 1/N each); must sum to 1.
+        tol: bisection tolerance on lambda*.
+
+    Returns:
+        (w, lambda_star): w (N,) non-negative weights summing to 1 (to 1e-9), and the
+        normalisation lambda* found by bisection.
+
+    Example:
+        >>> w, lam = boosting_weights(np.array([0.5, 0.5, 0.9, 0.99]), beta=0.5)
+        >>> round(float(w.sum()), 9)
+        1.0
+    """
+    d = np.asarray(d, dtype=np.float64)
+    if d.ndim != 1 or d.size == 0:
+        raise ConfigError(f"boosting weights need a non-empty 1-D array of D values, got shape {d.shape}")
+    if not 0.0 < beta <= 1.0:
+        raise ConfigError(f"ensemble beta must be in (0, 1], got {beta}")
+    p = np.full(d.size, 1.0 / d.size) if p is None else np.asarray(p, dtype=np.float64)
+    d = np.clip(d, 1e-12, 1.0)
+    h = (1.0 - beta) * (1.0 - d) / d  # >= 0
+
+    def total(lam: float) -> float:
+        return float(np.sum(p / beta * np.maximum(lam - h, 0.0)))
+
+    # total() is continuous and non-decreasing; total(min h) = 0 and total(beta + max h) >= 1.
+    lo, hi = float(h.min()), float(h.max()) + beta
+    while total(hi) < 1.0:  # numerical safety; mathematically not needed
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if total(mid) < 1.0:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < tol:
+            break
+    lam = 0.5 * (lo + hi)
+    w = p / beta * np.maximum(lam - h, 0.0)
+    return w / w.sum(), lam
+
+
+def next_beta(t: int, rule: str | float) -> float:
+    """Mixture weight of component t (t >= 1): ``"1/(t+1)"`` or a fixed number in (0, 1)."""
+    if isinstance(rule, str):
+        if rule.replace(" ", "") != "1/(t+1)":
+            raise ConfigError(f"unknown ensemble beta rule '{rule}'; use \"1/(t+1)\" or a number")
+        return 1.0 / (t + 1)
+    beta = float(rule)
+    if not 0.0 < beta < 1.0:
+        raise ConfigError(f"ensemble beta must be in (0, 1), got {beta}")
+    return beta
+
+
+def updated_mixture(betas: Sequence[float], beta_new: float) -> list[float]:
+    """Mixture weights after adding a component of weight beta_new: (1-b)*old + [b]."""
+    if not betas:
+        return [1.0]
+    return [b * (1.0 - beta_new) for b in betas] + [beta_new]
+
+
+def mixdisc_probabilities(
+    real: np.ndarray,
+    fake: np.ndarray,
+    n_folds: int = 3,
+    seed: int = 0,
+    max_iter: int = 200,
+) -> tuple[np.ndarray, float]:
+    """Train MIXDISC (real = 1 vs ensemble = 0) and return D on every real example.
+
+    The classifier is sklearn's HistGradientBoostingClassifier on per-shower features. Each
+    real example's D comes from a model that did not see it (K-fold cross-fitting), so D
+    measures coverage, not memorisation.
+
+    Args:
+        real: (N, F) features of the real training examples.
+        fake: (M, F) features of showers drawn from the current ensemble.
+
+    Returns:
+        (d, auc): d (N,) in (0, 1), and the out-of-fold ROC AUC of the classifier.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    fold_real = rng.integers(0, n_folds, len(real))
+    fold_fake = rng.integers(0, n_folds, len(fake))
+    d = np.empty(len(real))
+    d_fake = np.empty(len(fake))
+    for k in range(n_folds):
+        x = np.concatenate([real[fold_real != k], fake[fold_fake != k]])
+        y = np.concatenate([np.ones((fold_real != k).sum()), np.zeros((fold_fake != k).sum())])
+        clf = HistGradientBoostingClassifier(max_iter=max_iter, random_state=seed + k,
+                                             early_stopping=True, validation_fraction=0.15)
+        clf.fit(x, y)
+        d[fold_real == k] = clf.predict_proba(real[fold_real == k])[:, 1]
+        d_fake[fold_fake == k] = clf.predict_proba(fake[fold_fake == k])[:, 1]
+    # Correct for unequal class sizes so D is the posterior at 1:1 priors.
+    ratio = len(fake) / len(real)
+    d = d * ratio / (d * ratio + (1 - d))
+    auc = roc_auc_score(np.r_[np.ones(len(real)), np.zeros(len(fake))], np.r_[d, d_fake])
+    return np.clip(d, 1e-6, 1 - 1e-6), float(auc)
+
+
+# --------------------------------------------------------------------------------------
+# The mixture generator
+# --------------------------------------------------------------------------------------
+
+
+def _mixture_class():
+    import keras
+    import tensorflow as tf
+
+    class MixtureGenerator(keras.Model):
+        """A mixture of conditional generators with weights beta, sampled in one graph.
+
+        Called like any tfcalo generator: ``mixture([noise, conditions])`` with noise
+        (B, latent_dim) standard normal and physical conditions (B, n_cond); returns physical
+        showers (B, *shower_shape). ``latent_dim`` is the largest member's plus one: the last
+        noise coordinate picks the component (u = Phi(z) against the cumulative betas), so
+        the output is a deterministic function of the noise, as ``generate_from_noise``
+        needs. Members see the first ``member.latent_dim`` coordinates.
+        """
+
+        def __init__(self, members: Sequence[keras.Model], betas: Sequence[float], **kwargs):
+            super().__init__(**kwargs)
+            if len(members) != len(betas) or not members:
+                raise ConfigError("an ensemble needs one beta per member and at least one member")
+            b = np.asarray(betas, dtype=np.float64)
+            if np.any(b < 0) or abs(b.sum() - 1.0) > 1e-6:
+                raise ConfigError(f"ensemble betas must be non-negative and sum to 1, got {list(betas)}")
+            self.members = list(members)
+            self.betas = [float(x) for x in b / b.sum()]
+            self.latent_dim = max(int(m.latent_dim) for m in self.members) + 1
+            self._cum = tf.constant(np.cumsum(self.betas)[:-1], dtype=tf.float32)
+            self.built = True
+
+        def component_index(self, noise):
+            """(B,) int32 member index drawn by the last noise coordinate."""
+            u = 0.5 * (1.0 + tf.math.erf(noise[:, -1] / np.sqrt(2.0)))
+            return tf.cast(tf.searchsorted(self._cum, u, side="right"), tf.int32)
+
+        def call(self, inputs, training=False):
+            noise, conditions = inputs
+            noise = tf.convert_to_tensor(noise, tf.float32)
+            conditions = tf.convert_to_tensor(conditions, tf.float32)
+            idx = self.component_index(noise)
+            positions = tf.dynamic_partition(tf.range(tf.shape(noise)[0]), idx, len(self.members))
+            noises = tf.dynamic_partition(noise, idx, len(self.members))
+            conds = tf.dynamic_partition(conditions, idx, len(self.members))
+            outs = [
+                tf.cast(m([z[:, : int(m.latent_dim)], c], training=False), tf.float32)
+                for m, z, c in zip(self.members, noises, conds, strict=True)
+            ]
+            return tf.dynamic_stitch(positions, outs)
+
+    return MixtureGenerator
+
+
+def MixtureGenerator(members, betas, **kwargs):  # noqa: N802 (a class factory, used like a class)
+    """Build a :class:`MixtureGenerator` (defined lazily so importing tfcalo stays TF-free)."""
+    return _mixture_class()(members, betas, **kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# Ensemble artifacts: ensemble.json listing member run dirs and betas
+# --------------------------------------------------------------------------------------
+
+
+def write_ensemble(out_dir: str | Path, members: Sequence[str | Path], betas: Sequence[float],
+                   info: dict | None = None) -> dict:
+    """Write ``ensemble.json`` into out_dir: member run dirs (absolute) and their betas."""
+    record = {
+        "members": [str(Path(m).resolve()) for m in members],
+        "betas": [float(b) for b in betas],
+        **(info or {}),
+    }
+    Path(out_dir, ENSEMBLE_FILE).write_text(json.dumps(record, indent=2))
+    return record
+
+
+def read_ensemble(path: str | Path) -> dict:
+    """Read ``ensemble.json`` from an ensemble artifact directory."""
+    f = Path(path) / ENSEMBLE_FILE
+    if not f.is_file():
+        raise ArtifactError(f"{path} is not an ensemble artifact (no {ENSEMBLE_FILE})")
+    return json.loads(f.read_text())
+
+
+def load_mixture(path: str | Path, load_member: Callable[[str], object] | None = None):
+    """Rebuild the mixture generator of an ensemble artifact (members via load_generator)."""
+    record = read_ensemble(path)
+    if load_member is None:
+        from tfcalo.models import load_generator as load_member
+    members = [load_member(m) for m in record["members"]]
+    return MixtureGenerator(members, record["betas"]), record
