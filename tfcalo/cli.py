@@ -88,6 +88,38 @@ def pipeline() -> None:
 # ---------------------------------------------------------------------------------------
 
 
+@data.command("simulate")
+@click.option("--detector", required=True,
+              type=click.Choice(["lhcb-ecal", "cern-ecal", "rich-pid"]),
+              help="Detector whose community layout is written.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=10000, show_default=True,
+              help="Number of events.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed (same seed, same file, whatever the chunk size).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output HDF5 file.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Events generated and written per chunk (bounds memory).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def data_simulate(detector: str, n: int, seed: int, output: str, chunk_size: int,
+                  overwrite: bool) -> None:
+    """Simulate showers (GFlash-style) or RICH PID tracks into a community-layout file.
+
+    lhcb-ecal writes EnergyDeposit/ParticlePoint/ParticleMomentum, cern-ecal writes
+    ECAL/energy, rich-pid writes one column per variable including `sweight` (use
+    `--weights-from sweight` at ingest). The file appears only when complete.
+
+    \b
+    Example:
+      tfcalo data simulate --detector lhcb-ecal -n 10000 --seed 1 -o showers.h5
+    """
+    from tfcalo.data.simulate import simulate_to_file
+
+    path = simulate_to_file(detector, n, seed, output, chunk_size=chunk_size,
+                            overwrite=overwrite)
+    echo(f"wrote {n} {detector} events to {path}")
+
+
 # ---------------------------------------------------------------------------------------
 # train commands
 # ---------------------------------------------------------------------------------------
