@@ -1,0 +1,452 @@
+"""Export a generator as a TensorFlow SavedModel (+ model card, optional ONNX) and verify it.
+
+The exported directory needs TensorFlow only (no tfcalo) to be used:
+
+.. code-block:: python
+
+    import tensorflow as tf
+    m = tf.saved_model.load("exported")
+    showers = m.generate(conditions)["showers"]              # fresh randomness
+    showers = m.generate(conditions, seed=7)["showers"]      # reproducible
+    showers = m.generate_from_noise(noise, conditions)["showers"]
+
+Signatures (also the SavedModel ``signature_def`` entries, ``serving_default`` =
+``generate``); physical units in and out:
+
+- ``generate(conditions float32 (B, n_cond), seed int64 scalar = -1) -> {"showers": (B,
+  *shower_shape)}``: the noise is drawn inside; ``seed >= 0`` uses
+  ``tf.random.stateless_normal((B, latent_dim), seed=[seed, 0])`` (same seed, same showers),
+  ``seed < 0`` draws fresh noise with ``tf.random.normal``.
+- ``generate_from_noise(noise float32 (B, latent_dim), conditions float32 (B, n_cond)) ->
+  {"showers": ...}``.
+
+``model_card.json`` sits next to ``saved_model.pb`` (see :func:`build_card` for its keys).
+:func:`export_generator` refuses an unblessed model unless ``force``; it reloads the export in
+a fresh Python process that imports only TensorFlow and compares outputs for fixed noise; with
+``onnx=True`` it converts ``generate_from_noise`` with tf2onnx and checks it with onnxruntime.
+The output directory is written atomically: a failed export or verification leaves nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfcalo.atomic import atomic_dir, check_output_dir
+from tfcalo.detectors import Detector, get_detector
+from tfcalo.errors import ArtifactError, NotBlessedError
+from tfcalo.sampling import MODEL_CARD
+
+BLESSING_JSON = "blessing.json"
+ONNX_FILE = "model.onnx"
+ONNX_OPSET = 17
+CARD_FORMAT = "tfcalo-savedmodel"
+CARD_FORMAT_VERSION = 1
+VERIFY_SEED = 1234
+
+
+class VerificationError(ArtifactError):
+    """An exported model did not reproduce the in-memory generator (nothing is kept)."""
+
+
+# --------------------------------------------------------------------------- blessing
+
+
+def read_blessing(evaluation: str | Path) -> dict:
+    """Read ``blessing.json`` (``{"blessed": bool, ...}``) of an evaluation artifact directory.
+
+    Raises:
+        ArtifactError: the directory or its blessing.json is missing, unreadable, or lacks a
+            boolean ``blessed``.
+    """
+    evaluation = Path(evaluation)
+    path = evaluation / BLESSING_JSON
+    if not evaluation.is_dir():
+        raise ArtifactError(f"evaluation directory {evaluation} does not exist")
+    if not path.is_file():
+        raise ArtifactError(f"evaluation directory {evaluation} has no {BLESSING_JSON}")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path} is not readable JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("blessed"), bool):
+        raise ArtifactError(f"{path} has no boolean 'blessed' key")
+    return {**data, "source": str(path)}
+
+
+def read_evaluation_metrics(evaluation: str | Path) -> dict:
+    """The evaluation's ``metrics.json`` (a dict), or ``{}`` if there is none."""
+    path = Path(evaluation) / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path} is not readable JSON ({exc})") from None
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def check_blessing(blessing: bool | dict | str | Path | None, force: bool,
+                   model: str = "the model") -> dict:
+    """Decide whether export may proceed; return the blessing record for the model card.
+
+    Args:
+        blessing: ``True``/``False``; a blessing dict ``{"blessed": bool, ...}``; an
+            evaluation directory holding blessing.json; or ``None`` (never evaluated, which
+            counts as not blessed).
+        force: export even if not blessed (recorded as ``"forced": true``).
+        model: how to name the model in the error sentence.
+
+    Raises:
+        NotBlessedError: not blessed and not forced.
+    """
+    if blessing is None:
+        record: dict[str, Any] = {"blessed": False, "source": None}
+    elif isinstance(blessing, bool):
+        record = {"blessed": blessing, "source": "argument"}
+    elif isinstance(blessing, dict):
+        if not isinstance(blessing.get("blessed"), bool):
+            raise ArtifactError("blessing dict has no boolean 'blessed' key")
+        record = {"source": "argument", **blessing}
+    else:
+        record = read_blessing(blessing)
+    record["forced"] = bool(force and not record["blessed"])
+    if not record["blessed"] and not force:
+        if record["source"] is None:
+            why = "has no blessing (pass an evaluation)"
+        else:
+            reasons = record.get("reasons") or record.get("failed") or []
+            if isinstance(reasons, dict):
+                reasons = list(reasons)
+            detail = f": {'; '.join(map(str, reasons[:3]))}" if reasons else ""
+            why = f"is not blessed by {record['source']}{detail}"
+        raise NotBlessedError(f"{model} {why}; pass --force (force=True) to export anyway")
+    return record
+
+
+# --------------------------------------------------------------------------- card
+
+
+def _versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    from tfcalo import __version__
+
+    return {"tfcalo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def build_card(detector: Detector, latent_dim: int, *, training_data_hash: str | None,
+               metrics: dict | None, blessing: dict | None, model: str | None = None,
+               extra: dict | None = None) -> dict:
+    """The ``model_card.json`` content (verification and ONNX entries are added later).
+
+    Keys: format, format_version, model, detector, detector_spec, conditions (name, unit,
+    range each), condition_names, shower_shape, energy_unit, latent_dim, signatures,
+    training_data_hash, metrics, blessing, versions, created (UTC ISO 8601), plus ``extra``.
+    """
+    card = {
+        "format": CARD_FORMAT,
+        "format_version": CARD_FORMAT_VERSION,
+        "model": model,
+        "detector": detector.name,
+        "detector_spec": detector.to_dict(),
+        "conditions": [
+            {"name": n, "unit": u, "range": list(r)}
+            for n, u, r in zip(detector.condition_names, detector.condition_units,
+                               detector.condition_ranges)
+        ],
+        "condition_names": list(detector.condition_names),
+        "shower_shape": list(detector.shower_shape),
+        "energy_unit": detector.energy_unit,
+        "latent_dim": int(latent_dim),
+        "signatures": {
+            "generate": {
+                "inputs": {"conditions": f"float32 (B, {detector.n_conditions})",
+                           "seed": "int64 scalar, default -1; >= 0 reproducible "
+                                   "(stateless_normal seed [seed, 0]), < 0 fresh noise"},
+                "outputs": {"showers": f"float32 (B, {', '.join(map(str, detector.shower_shape))})"},
+            },
+            "generate_from_noise": {
+                "inputs": {"noise": f"float32 (B, {int(latent_dim)}) standard normal",
+                           "conditions": f"float32 (B, {detector.n_conditions})"},
+                "outputs": {"showers": f"float32 (B, {', '.join(map(str, detector.shower_shape))})"},
+            },
+        },
+        "training_data_hash": training_data_hash,
+        "metrics": metrics or {},
+        "blessing": blessing,
+        "versions": _versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    card.update(extra or {})
+    return card
+
+
+# --------------------------------------------------------------------------- SavedModel
+
+
+def write_saved_model(generator: Any, detector: Detector, path: str | Path) -> None:
+    """Write ``generator`` as a SavedModel with the two signatures (no card, no checks).
+
+    Args:
+        generator: a keras.Model (built) or tf.Module with ``latent_dim`` and
+            ``generator([noise, conditions], training=False) -> showers``.
+        detector: its detector spec.
+        path: an empty or missing directory.
+    """
+    import keras
+    import tensorflow as tf
+
+    latent_dim = int(generator.latent_dim)
+    n_cond = detector.n_conditions
+
+    def generate_from_noise(noise, conditions):
+        return {"showers": generator([noise, conditions], training=False)}
+
+    def generate(conditions, seed=tf.constant(-1, dtype=tf.int64)):
+        shape = tf.stack([tf.shape(conditions)[0], latent_dim])
+        noise = tf.cond(
+            seed < 0,
+            lambda: tf.random.normal(shape),
+            lambda: tf.random.stateless_normal(
+                shape, seed=tf.stack([seed, tf.constant(0, tf.int64)])),
+        )
+        return {"showers": generator([noise, conditions], training=False)}
+
+    cond_spec = tf.TensorSpec((None, n_cond), tf.float32, name="conditions")
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint("generate", generate, input_signature=[
+        cond_spec, tf.TensorSpec((), tf.int64, name="seed")])
+    archive.add_endpoint("generate_from_noise", generate_from_noise, input_signature=[
+        tf.TensorSpec((None, latent_dim), tf.float32, name="noise"), cond_spec])
+    archive.write_out(str(path), verbose=False)
+
+
+def verification_inputs(detector: Detector, latent_dim: int, n: int = 8,
+                        seed: int = VERIFY_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed noise ``(n, latent_dim)`` and conditions ``(n, n_cond)`` spread over the ranges."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((n, latent_dim)).astype(np.float32)
+    low = np.array([r[0] for r in detector.condition_ranges])
+    high = np.array([r[1] for r in detector.condition_ranges])
+    conditions = (low + (high - low) * rng.uniform(0.1, 0.9, (n, len(low)))).astype(np.float32)
+    return noise, conditions
+
+
+_CHILD = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+path, io = sys.argv[1], sys.argv[2]
+noise = np.load(io + "/noise.npy"); cond = np.load(io + "/conditions.npy")
+seed = int(sys.argv[3])
+m = tf.saved_model.load(path)
+sig = m.signatures
+from_noise = sig["generate_from_noise"](noise=tf.constant(noise), conditions=tf.constant(cond))
+np.save(io + "/from_noise.npy", from_noise["showers"].numpy())
+s = tf.constant(seed, tf.int64)
+a = sig["generate"](conditions=tf.constant(cond), seed=s)["showers"].numpy()
+b = sig["generate"](conditions=tf.constant(cond), seed=s)["showers"].numpy()
+c = sig["generate"](conditions=tf.constant(cond), seed=s + 1)["showers"].numpy()
+d = m.generate(tf.constant(cond))["showers"].numpy()
+np.save(io + "/seeded.npy", a)
+print(json.dumps({
+    "signatures": sorted(sig.keys()),
+    "tfcalo_imported": any(k == "tfcalo" or k.startswith("tfcalo.") for k in sys.modules),
+    "seed_reproducible": bool(np.array_equal(a, b)),
+    "seeds_differ": bool(not np.array_equal(a, c)),
+    "default_seed_shape": list(d.shape),
+}))
+"""
+
+
+def _run_child(saved: Path, io: Path, seed: int) -> dict:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(saved), str(io), str(seed)],
+                          cwd=io, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise VerificationError(
+            f"reloading the export in a fresh process failed ({last[:300]})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def verify_saved_model(generator: Any, detector: Detector, path: str | Path, *,
+                       n: int = 8, atol: float = 1e-5, rtol: float = 1e-5) -> dict:
+    """Reload ``path`` in a fresh Python process (TensorFlow only) and compare to Keras.
+
+    Checks: ``generate_from_noise`` equals ``generator([noise, conditions])`` for fixed noise
+    within ``atol + rtol * max|expected|``; ``generate`` with a seed equals the generator on
+    ``stateless_normal(seed=[seed, 0])`` noise, is identical for the same seed and differs
+    for another; the child never imported tfcalo.
+
+    Returns:
+        the ``verification`` record of the model card.
+
+    Raises:
+        VerificationError: any check fails.
+    """
+    import tensorflow as tf
+
+    latent_dim = int(generator.latent_dim)
+    noise, cond = verification_inputs(detector, latent_dim, n)
+    expected = np.asarray(generator([noise, cond], training=False))
+    seed_noise = tf.random.stateless_normal((n, latent_dim), seed=[VERIFY_SEED, 0])
+    expected_seeded = np.asarray(generator([seed_noise, cond], training=False))
+    with tempfile.TemporaryDirectory(prefix="tfcalo-verify-") as io_name:
+        io = Path(io_name)
+        np.save(io / "noise.npy", noise)
+        np.save(io / "conditions.npy", cond)
+        child = _run_child(Path(path), io, VERIFY_SEED)
+        got = np.load(io / "from_noise.npy")
+        got_seeded = np.load(io / "seeded.npy")
+    if child["tfcalo_imported"]:
+        raise VerificationError("the reloaded export imported tfcalo; it must need TensorFlow only")
+    if got.shape != expected.shape:
+        raise VerificationError(
+            f"reloaded export returns shape {got.shape}, the generator {expected.shape}")
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    tolerance = atol + rtol * scale
+    max_diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0
+    seeded_diff = float(np.max(np.abs(got_seeded - expected_seeded)))
+    record = {
+        "n": n, "max_abs_diff": max_diff, "seeded_max_abs_diff": seeded_diff,
+        "tolerance": tolerance, "atol": atol, "rtol": rtol, "max_abs_expected": scale,
+        "seed_reproducible": child["seed_reproducible"], "seeds_differ": child["seeds_differ"],
+        "fresh_process_imports_tfcalo": child["tfcalo_imported"],
+        "signatures": child["signatures"],
+    }
+    if not (max_diff <= tolerance and seeded_diff <= tolerance):
+        raise VerificationError(
+            f"reloaded export differs from the generator by {max(max_diff, seeded_diff):.3g} "
+            f"(tolerance {tolerance:.3g})")
+    if not child["seed_reproducible"] or not child["seeds_differ"]:
+        raise VerificationError("the exported generate signature does not honour its seed")
+    return record
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+def convert_onnx(saved: str | Path, output: str | Path, opset: int = ONNX_OPSET) -> None:
+    """Convert the ``generate_from_noise`` signature with ``python -m tf2onnx.convert``."""
+    cmd = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
+           "--signature_def", "generate_from_noise", "--opset", str(opset),
+           "--output", str(output)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0 or not Path(output).is_file():
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise VerificationError(f"tf2onnx could not convert the export ({last[:300]})")
+
+
+def verify_onnx(generator: Any, detector: Detector, onnx_path: str | Path, *, n: int = 8,
+                atol: float = 1e-4, rtol: float = 1e-5) -> dict:
+    """Run ``onnx_path`` with onnxruntime on fixed noise and compare with the generator."""
+    import onnxruntime as ort
+
+    latent_dim = int(generator.latent_dim)
+    noise, cond = verification_inputs(detector, latent_dim, n)
+    expected = np.asarray(generator([noise, cond], training=False))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    feeds = {}
+    for inp in session.get_inputs():
+        feeds[inp.name] = noise if "noise" in inp.name else cond
+    got = session.run(None, feeds)[0]
+    scale = float(np.max(np.abs(expected)))
+    tolerance = atol + rtol * scale
+    max_diff = float(np.max(np.abs(got - expected)))
+    if got.shape != expected.shape or not max_diff <= tolerance:
+        raise VerificationError(
+            f"ONNX model differs from the generator by {max_diff:.3g} (tolerance "
+            f"{tolerance:.3g}, shape {got.shape} vs {expected.shape})")
+    return {"file": Path(onnx_path).name, "opset": ONNX_OPSET,
+            "signature": "generate_from_noise", "inputs": sorted(feeds),
+            "max_abs_diff": max_diff, "tolerance": tolerance, "onnxruntime": ort.__version__}
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def export_generator(generator: Any, detector: Detector | str, out_dir: str | Path, *,
+                     blessing: bool | dict | str | Path | None = None, force: bool = False,
+                     onnx: bool = False, training_data_hash: str | None = None,
+                     metrics: dict | None = None, model: str | None = None,
+                     extra_card: dict | None = None, overwrite: bool = False) -> dict:
+    """Export any conforming generator (keras.Model or tf.Module) and verify the result.
+
+    Args:
+        generator: object with ``latent_dim`` and ``generator([noise, conditions],
+            training=False)``: noise ``(B, latent_dim)``, physical conditions ``(B, n_cond)``
+            -> physical showers ``(B, *shower_shape)``. An ensemble/mixture works the same.
+        detector: detector spec or name.
+        out_dir: output directory (written atomically).
+        blessing: see :func:`check_blessing` (``None`` = not blessed).
+        force: export even if not blessed.
+        onnx: also write ``model.onnx`` (tf2onnx) checked with onnxruntime.
+        training_data_hash, metrics, model, extra_card: recorded in the model card.
+        overwrite: replace an existing non-empty ``out_dir``.
+
+    Returns:
+        the model card (also written to ``out_dir/model_card.json``).
+
+    Raises:
+        NotBlessedError: not blessed and not forced (nothing is written).
+        OutputExistsError: ``out_dir`` is not empty and ``overwrite`` is False.
+        VerificationError: the reloaded export (or ONNX) disagrees (nothing is kept).
+    """
+    detector = get_detector(detector)
+    record = check_blessing(blessing, force, model or "the model")
+    card = build_card(detector, int(generator.latent_dim), training_data_hash=training_data_hash,
+                      metrics=metrics, blessing=record, model=model, extra=extra_card)
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        write_saved_model(generator, detector, tmp)
+        card["verification"] = verify_saved_model(generator, detector, tmp)
+        card["onnx"] = None
+        if onnx:
+            convert_onnx(tmp, tmp / ONNX_FILE)
+            card["onnx"] = verify_onnx(generator, detector, tmp / ONNX_FILE)
+        (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, *,
+               evaluation: str | Path | None = None, force: bool = False, onnx: bool = False,
+               overwrite: bool = False) -> dict:
+    """Export the generator of a trained run directory (see :func:`export_generator`).
+
+    The blessing (and metrics for the card) come from ``evaluation``'s blessing.json (and
+    metrics.json); without an evaluation the model counts as not blessed.
+    """
+    from tfcalo.sampling import load_run_generator, read_run_info, run_data_hash, run_detector
+
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise ArtifactError(f"model run directory {run_dir} does not exist")
+    info = read_run_info(run_dir)
+    detector = run_detector(info)
+    name = info.get("model") or info.get("model_name")
+    label = f"model {run_dir}"
+    record = check_blessing(evaluation, force, label)  # before the (slow) model load
+    check_output_dir(out_dir, overwrite)
+    metrics = read_evaluation_metrics(evaluation) if evaluation is not None else {}
+    generator = load_run_generator(run_dir)
+    return export_generator(
+        generator, detector, out_dir, blessing=record, force=force, onnx=onnx,
+        training_data_hash=run_data_hash(info), metrics=metrics,
+        model=str(name) if name else None,
+        extra_card={"source_run": str(run_dir.resolve()), "seed": info.get("seed"),
+                    "epochs": info.get("epochs_done", info.get("epochs"))},
+        overwrite=overwrite)
