@@ -359,6 +359,7 @@ class Source:
         keys: ``{key: shape}`` of every array in the file.
         max_rows_read: largest number of rows read from the file at once so far (lets tests
             prove that memory is bounded by the chunk size).
+        n_clipped: negative cells set to 0 so far by ``iter_chunks(clip_negative=True)``.
     """
 
     def __init__(self, path: Path, detector: Detector, table: _Table, layout: str,
@@ -372,6 +373,7 @@ class Source:
         self.weight_key = weight_key
         self.n = table.shapes[shower_key][0]
         self.max_rows_read = 0
+        self.n_clipped = 0
         self._table = table
 
     def __repr__(self) -> str:
@@ -428,6 +430,7 @@ class Source:
                             f"{self.path}: '{self.shower_key}' has negative energies "
                             f"(first at example {first}, {float(showers[neg].min()):g} "
                             f"{det.energy_unit}); pass --clip-negative to set them to 0")
+                    self.n_clipped += int(neg.sum())
                     np.maximum(showers, 0.0, out=showers)
             if self.weight_key:
                 weights = np.asarray(cols[self.weight_key], dtype=np.float32).reshape(rows)
