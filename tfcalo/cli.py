@@ -120,9 +120,129 @@ def data_simulate(detector: str, n: int, seed: int, output: str, chunk_size: int
     echo(f"wrote {n} {detector} events to {path}")
 
 
+@data.command("ingest")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Output dataset directory (must be absent or empty).")
+@click.option("--detector", required=True,
+              help="Detector of the source: lhcb-ecal, cern-ecal or rich-pid.")
+@click.option("--split", default="0.8,0.1,0.1", show_default=True,
+              help="train,val,test fractions.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Split seed.")
+@click.option("--weights-from", default=None,
+              help="Source column holding per-example weights (e.g. sweight).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@click.option("--clip-negative", is_flag=True,
+              help="Set negative energies to 0 instead of refusing the file.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Examples read at once (bounds memory).")
+def data_ingest(src: str, output: str, detector: str, split: str, seed: int,
+                weights_from: str | None, overwrite: bool, clip_negative: bool,
+                chunk_size: int) -> None:
+    """Validate SRC and write the canonical dataset (TFRecord shards + schema/stats).
+
+    SRC is HDF5 (LHCb EnergyDeposit/ParticlePoint/ParticleMomentum, CERN ECAL/energy or
+    target, CaloChallenge showers/incident_energies), npz (LHCb) or CSV (rich-pid). The
+    output appears only when complete; the source is never modified.
+
+    \b
+    Example:
+      tfcalo data ingest showers.h5 -o dataset --detector cern-ecal --split 0.8,0.1,0.1
+    """
+    from tfcalo.components.ingest import run_ingest
+
+    summary = run_ingest(src, output, detector, split=split, seed=seed,
+                         weights_from=weights_from, overwrite=overwrite,
+                         clip_negative=clip_negative, chunk_size=chunk_size)
+    for warning in summary["warnings"]:
+        echo(f"Warning: {src}: {warning}", err=True)
+    if summary["n_clipped"]:
+        echo(f"Warning: {src}: clipped {summary['n_clipped']} negative cells to 0", err=True)
+    counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items())
+    echo(f"wrote {summary['total']} {summary['detector']} examples to {output} ({counts})")
+
+
+@data.command("inspect")
+@click.argument("path", type=click.Path())
+@click.option("--detector", default=None,
+              help="Detector of a source file (guessed from its keys if omitted).")
+@click.option("--weights-from", default=None, help="Weight column of a source file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def data_inspect(path: str, detector: str | None, weights_from: str | None,
+                 as_json: bool) -> None:
+    """Show counts, shapes, condition ranges and energy sums of a source file or dataset.
+
+    \b
+    Example:
+      tfcalo data inspect showers.h5
+      tfcalo data inspect dataset --json
+    """
+    import json
+
+    from tfcalo.data.inspect import describe_lines, inspect_path
+
+    info = inspect_path(path, detector=detector, weights_from=weights_from)
+    if as_json:
+        echo(json.dumps(info, indent=2))
+    else:
+        for line in describe_lines(info):
+            echo(line)
+
+
 # ---------------------------------------------------------------------------------------
 # train commands
 # ---------------------------------------------------------------------------------------
+
+
+@main.command("train")
+@click.option("--data", "data", required=True, type=click.Path(path_type=str),
+              help="Canonical dataset artifact (tfcalo data ingest output).")
+@click.option("--model", "model", required=True, metavar="NAME",
+              help="Model: 2dgan (cern-ecal), sagan (lhcb-ecal) or cramer (any detector).")
+@click.option("--config", "config_file", type=click.Path(path_type=str), default=None,
+              help="TOML file overriding the model's default config.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set optimizer.generator_lr=2e-4 (repeatable).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=str),
+              help="Run directory (an unfinished run there is resumed).")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multi-worker"]),
+              default="auto", show_default=True, help="tf.distribute strategy.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs in total [default: 10].")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed of weights, noise and shuffling [default: the config's seed].")
+@click.option("--weights", "weights", type=click.Path(path_type=str), default=None,
+              help="Weights artifact (sWeights or boosting weights) replacing the stored ones.")
+@click.option("--steps-per-epoch", type=click.IntRange(min=1), default=None,
+              help="Batches per epoch [default: one pass over the training split].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Global batch size over all replicas [default: 64].")
+@click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
+def train_cmd(data, model, config_file, overrides, out, strategy, epochs, seed, weights,
+              steps_per_epoch, batch_size, overwrite) -> None:
+    """Train a GAN on a dataset artifact into a run directory.
+
+    Writes run.json, generator.weights.h5, model.weights.h5, checkpoints/ (every epoch),
+    backup/ (while unfinished: run the same command again to resume) and tensorboard/
+    (`tensorboard --logdir OUT/tensorboard`).
+
+    \b
+    Example:
+      tfcalo train --data dataset --model sagan --out runs/sagan --epochs 5
+      tfcalo train --data dataset --model cramer --out runs/cramer \\
+          --set optimizer.generator_lr=2e-4 --weights sweights --seed 1
+    """
+    from tfcalo.training.run import train_run
+
+    record = train_run(
+        data, model, out, config_file=config_file, overrides=overrides, epochs=epochs,
+        seed=seed, strategy=strategy, weights=weights, batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch, overwrite=overwrite,
+        verbose=1 if sys.stdout.isatty() else 2, log=echo,
+    )
+    final = ", ".join(f"{k} {v:.4g}" for k, v in record.get("final", {}).items() if k != "epoch")
+    echo(f"trained {record['model']} for {record['epochs_done']} epochs into {out}"
+         + (f" ({final})" if final else ""))
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,9 +250,167 @@ def data_simulate(detector: str, n: int, seed: int, output: str, chunk_size: int
 # ---------------------------------------------------------------------------------------
 
 
+@main.command("evaluate")
+@click.option("--model", "model", required=True, type=click.Path(path_type=str),
+              help="Trained run directory or exported SavedModel directory.")
+@click.option("--data", "data", required=True, type=click.Path(path_type=str),
+              help="Canonical dataset artifact (its test split is used).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=str),
+              help="Output directory for metrics.json, plots, report.html, blessing.json.")
+@click.option("--config", "config_file", type=click.Path(path_type=str), default=None,
+              help="TOML file with evaluate settings (top level or an [evaluate] table).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set thresholds.prd_auc=0.6 (repeatable).")
+@click.option("--limit", type=int, default=None, help="Use at most N test showers.")
+@click.option("--seed", type=int, default=None, help="Seed of generation and metrics.")
+@click.option("--regressor", type=click.Path(path_type=str), default=None,
+              help="Regressor artifact: adds the Frechet Regression Distance.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty --out directory.")
+def evaluate_cmd(model, data, out, config_file, overrides, limit, seed, regressor,
+                 overwrite) -> None:
+    """Evaluate a generator against the test split: metrics, plots, report, blessing.
+
+    Exits 0 whether or not the model is blessed; read blessing.json for the verdict.
+
+    \b
+    Example:
+      tfcalo evaluate --model runs/sagan --data dataset --out eval --limit 5000
+      tfcalo evaluate --model exported/model --data dataset --out eval \\
+          --set speed.repeats=[5,2,1]
+    """
+    from pathlib import Path
+
+    from tfcalo.atomic import atomic_dir
+    from tfcalo.config import apply_overrides, load_toml
+    from tfcalo.errors import ArtifactError
+    from tfcalo.evaluation import load_config
+
+    raw: dict = {}
+    if config_file:
+        raw = load_toml(config_file)
+        if set(raw) == {"evaluate"} or ("evaluate" in raw and isinstance(raw["evaluate"], dict)):
+            raw = raw["evaluate"]
+    raw = apply_overrides(raw, list(overrides))
+    if limit is not None:
+        raw["limit"] = limit
+    if seed is not None:
+        raw["seed"] = seed
+    cfg = load_config(raw)
+    for path, what in ((model, "model path"), (data, "dataset artifact"),
+                       (regressor, "regressor artifact")):
+        if path is not None and not Path(path).exists():
+            raise ArtifactError(f"{what} {path} does not exist")
+    from tfcalo.components.evaluate import evaluate_to_dir
+
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        result = evaluate_to_dir(model, data, tmp, cfg, regressor=regressor)
+    m = result.metrics
+    echo(f"PRD-AUC {m['prd_auc']:.3f}  FPD {m['fpd']:.3g}  classifier AUC "
+         f"{m['classifier_auc_observables']:.3f}  JSD {m['jsd_fidelity']:.3g}")
+    failed = [c["metric"] for c in result.blessing["checks"] if not c["passed"]]
+    verdict = "BLESSED" if result.blessing["blessed"] else f"NOT BLESSED (failed: {', '.join(failed)})"
+    echo(f"{verdict}; report: {Path(out) / 'report.html'}")
+
+
 # ---------------------------------------------------------------------------------------
 # export / generate commands
 # ---------------------------------------------------------------------------------------
+
+
+@main.command("export")
+@click.option("--model", "model", required=True, metavar="RUN_DIR",
+              help="Trained run directory (run.json + weights).")
+@click.option("--out", "out", required=True, metavar="DIR", help="SavedModel output directory.")
+@click.option("--evaluation", metavar="EVAL_DIR", default=None,
+              help="Evaluation artifact whose blessing.json must say blessed.")
+@click.option("--force", is_flag=True, help="Export even if the model is not blessed.")
+@click.option("--onnx", is_flag=True, help="Also write model.onnx (tf2onnx) and check it.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty --out directory.")
+def export_cmd(model: str, out: str, evaluation: str | None, force: bool, onnx: bool,
+               overwrite: bool) -> None:
+    """Export a trained generator as a verified TensorFlow SavedModel.
+
+    The SavedModel has signatures generate(conditions, seed) and generate_from_noise(noise,
+    conditions) in physical units, plus model_card.json; it loads with TensorFlow alone.
+    Without a blessed evaluation the export is refused unless --force.
+
+    \b
+    Example:
+      tfcalo export --model runs/sagan --evaluation runs/eval --out exported/sagan
+      tfcalo export --model runs/sagan --out exported/sagan --force --onnx
+    """
+    from tfcalo.components.export import run_export
+
+    card = run_export(model, out, evaluation=evaluation, force=force, onnx=onnx,
+                      overwrite=overwrite)
+    ver = card["verification"]
+    echo(f"exported {card['detector']} generator to {out} (reload max |diff| "
+         f"{ver['max_abs_diff']:.3g}{', forced' if card['blessing']['forced'] else ''})")
+    if card.get("onnx"):
+        echo(f"ONNX: {out}/{card['onnx']['file']} (max |diff| "
+             f"{card['onnx']['max_abs_diff']:.3g} vs TensorFlow)")
+
+
+@main.command("generate")
+@click.argument("model", metavar="MODEL")
+@click.option("--conditions", "conditions_file", metavar="FILE", default=None,
+              help="HDF5 (one dataset per condition) or CSV (header row) with columns named "
+                   "as the detector's conditions.")
+@click.option("--energy", type=float, default=None, help="Particle energy in GeV.")
+@click.option("--px", type=float, default=None, help="lhcb-ecal: momentum x (GeV).")
+@click.option("--py", type=float, default=None, help="lhcb-ecal: momentum y (GeV).")
+@click.option("--pz", type=float, default=None,
+              help="lhcb-ecal: momentum z (GeV; default sqrt(E^2-px^2-py^2)).")
+@click.option("--x", "x", type=float, default=0.0, show_default=True,
+              help="lhcb-ecal: entry point x (cm).")
+@click.option("--y", "y", type=float, default=0.0, show_default=True,
+              help="lhcb-ecal: entry point y (cm).")
+@click.option("-n", "n", type=click.IntRange(min=1), default=None,
+              help="Number of showers (default: 1 with --energy, one per row with "
+                   "--conditions; rows are cycled if -n is larger).")
+@click.option("-o", "--output", "output", required=True, metavar="OUT.h5",
+              help="Output HDF5 in the detector's community layout.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Noise seed.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def generate_cmd(model: str, conditions_file: str | None, energy: float | None,
+                 px: float | None, py: float | None, pz: float | None, x: float, y: float,
+                 n: int | None, output: str, seed: int, batch_size: int,
+                 overwrite: bool) -> None:
+    """Generate showers with a SavedModel or trained run directory MODEL.
+
+    Conditions come from --conditions FILE (columns named as the detector's conditions:
+    lhcb-ecal x,y,z,px,py,pz; cern-ecal Ep; rich-pid p,eta,nTracks) or from --energy: for
+    cern-ecal Ep = E; for lhcb-ecal an electron entering at (--x, --y, 0) cm flying along z
+    unless --px/--py are given (pz from E).
+
+    \b
+    Example:
+      tfcalo generate exported/sagan --energy 50 -n 1000 -o showers.h5 --seed 1
+      tfcalo generate exported/sagan --energy 50 --px 5 --x 3 -n 100 -o tilted.h5
+      tfcalo generate exported/2dgan --conditions energies.csv -o showers.h5
+    """
+    import numpy as np
+
+    from tfcalo.errors import ConfigError
+    from tfcalo.sampling import (generate_to_file, load_sampler, point_conditions,
+                                 read_conditions_file)
+
+    if (conditions_file is None) == (energy is None):
+        raise ConfigError("pass exactly one of --conditions FILE and --energy E")
+    point_options = any(v is not None for v in (px, py, pz)) or x != 0.0 or y != 0.0
+    if conditions_file is not None and point_options:
+        raise ConfigError("--px/--py/--pz/--x/--y only go with --energy, not --conditions")
+    sampler = load_sampler(model)
+    if conditions_file is not None:
+        rows = read_conditions_file(conditions_file, sampler.detector)
+    else:
+        rows = point_conditions(sampler.detector, energy, px=px, py=py, pz=pz, x=x, y=y)[None]
+    count = n if n is not None else (len(rows) if conditions_file is not None else 1)
+    conditions = rows[np.arange(count) % len(rows)]
+    written = generate_to_file(sampler, conditions, output, seed=seed, batch_size=batch_size,
+                               overwrite=overwrite)
+    echo(f"wrote {written} {sampler.detector.name} showers to {output}")
 
 
 # ---------------------------------------------------------------------------------------
