@@ -1,0 +1,100 @@
+"""Train component: an "Examples" artifact (+ optional "Weights") -> a "Model" run directory.
+
+Library use::
+
+    from tfcalo.components.train import run_train
+    record = run_train("dataset", "runs/sagan", model="sagan", epochs=5, seed=1)
+
+Pipeline use: ``COMPONENT`` with input ``examples`` (Examples), or ``WEIGHTED_COMPONENT``
+with inputs ``examples`` and ``weights`` (Weights); output ``model`` (Model: the run
+directory of docs/internals.md); parameters ``model``, ``config`` (partial nested config
+dict over the model's defaults), ``epochs``, ``seed``, ``strategy``, ``batch_size``,
+``steps_per_epoch``. The work is
+:func:`tfcalo.training.run.train_run`; this module only adapts it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tfcalo.errors import ConfigError
+from tfcalo.pipeline import Artifact, Component, log
+
+#: Properties copied from run.json into the Model artifact's record.
+_PROPERTY_KEYS = ("model", "detector", "seed", "epochs_done", "latent_dim", "batch_size",
+                  "replicas", "final")
+
+
+def run_train(
+    data: str | Path,
+    out: str | Path,
+    model: str,
+    config: dict | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    strategy: str = "auto",
+    weights: str | Path | None = None,
+    batch_size: int | None = None,
+    steps_per_epoch: int | None = None,
+    overwrite: bool = False,
+    verbose: int = 2,
+    progress: Any = None,
+) -> dict:
+    """Train ``model`` on dataset artifact ``data`` into run directory ``out``; return run.json.
+
+    See :func:`tfcalo.training.run.train_run` for the arguments and the run directory.
+    """
+    from tfcalo.training.run import train_run
+
+    return train_run(data, model, out, config=config, epochs=epochs, seed=seed,
+                     strategy=strategy, weights=weights, batch_size=batch_size,
+                     steps_per_epoch=steps_per_epoch, overwrite=overwrite, verbose=verbose,
+                     log=progress)
+
+
+def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
+             params: dict[str, Any]) -> dict[str, dict]:
+    """Pipeline executor: train into the (empty, temporary) ``outputs["model"]`` directory."""
+    if not params.get("model"):
+        raise ConfigError("the train component needs the parameter 'model' (2dgan, sagan or cramer)")
+    weights = inputs.get("weights")
+    record = run_train(
+        inputs["examples"].uri, outputs["model"], model=params["model"],
+        config=params.get("config") or None, epochs=params.get("epochs"),
+        seed=params.get("seed"), strategy=params.get("strategy", "auto"),
+        weights=weights.uri if weights is not None else None,
+        batch_size=params.get("batch_size"), steps_per_epoch=params.get("steps_per_epoch"),
+        verbose=2, progress=log,
+    )
+    props = {key: record.get(key) for key in _PROPERTY_KEYS}
+    props["data_content_hash"] = record["data"]["content_hash"]
+    return {"model": props}
+
+
+_PARAMETERS = {"model": None, "config": {}, "epochs": 10, "seed": 0, "strategy": "auto",
+               "batch_size": 64, "steps_per_epoch": None}
+
+#: Train on the examples' stored weights (inputs: examples).
+COMPONENT = Component(
+    name="train",
+    version="1",
+    inputs={"examples": "Examples"},
+    outputs={"model": "Model"},
+    parameters=_PARAMETERS,
+    executor=executor,
+)
+
+#: Train with a separate weights artifact (sWeights, boosting weights) replacing the stored
+#: weights by example index (inputs: examples, weights). The engine has no optional inputs,
+#: hence two components sharing one executor.
+WEIGHTED_COMPONENT = Component(
+    name="train-weighted",
+    version="1",
+    inputs={"examples": "Examples", "weights": "Weights"},
+    outputs={"model": "Model"},
+    parameters=_PARAMETERS,
+    executor=executor,
+)
+
+__all__ = ["COMPONENT", "WEIGHTED_COMPONENT", "executor", "run_train"]
