@@ -250,7 +250,9 @@ class _NpzTable(_Table):
     def _header(self, f, name):
         try:
             version = np.lib.format.read_magic(f)
-            return np.lib.format._read_array_header(f, version)
+            if version == (1, 0):
+                return np.lib.format.read_array_header_1_0(f)
+            return np.lib.format.read_array_header_2_0(f)
         except (ValueError, OSError) as exc:
             raise InputFileError(f"{self.path}: member '{name}' is not a valid .npy array "
                                  f"({_short(exc)})") from None
