@@ -22,8 +22,9 @@ rerun resumes from the failed node. ``no_cache=True`` reruns every node and atom
 replaces its artifact directory (same fingerprint, new content).
 
 Atomicity and concurrency: an executor writes into empty temporary directories that are
-renamed into place together only when it returns (:func:`tfcalo.atomic.atomic_dir`); a crash
-leaves only a hidden ``.<fp>.tmp-*`` directory, never a half artifact. There is no pipeline
+renamed into place together only when it returns; a crash leaves only a hidden
+``.<fp>.tmp-<host>-<pid>-*`` directory, never a half artifact (the next execution of the same
+fingerprint removes it once that process is gone). There is no pipeline
 lock: runs sharing a root coordinate per fingerprint through the store (a live process that
 is computing a fingerprint *claims* it; another run needing it waits, then takes it from the
 cache). If two processes on different hosts still compute the same fingerprint, the first
@@ -62,9 +63,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfcalo.atomic import atomic_dir, atomic_write_text
-from tfcalo.errors import ConfigError, OutputExistsError, TfcaloError, nearest
-from tfcalo.pipeline_store import ArtifactRow, MetadataStore
+from tfcalo.atomic import atomic_write_text
+from tfcalo.errors import ConfigError, TfcaloError, nearest
+from tfcalo.pipeline_store import HOST, ArtifactRow, MetadataStore, pid_alive
 
 __all__ = [
     "Artifact", "Component", "Node", "Pipeline", "NodeResult", "RunResult",
@@ -584,54 +585,102 @@ def _write_log_header(handler: logging.Handler, node: Node, params: dict,
 
 def _execute(node: Node, params: dict, inputs: dict[str, Artifact], fp: str, group: Path,
              run_id: str, no_cache: bool) -> dict[str, Artifact]:
-    """Run the executor into a temporary execution directory and rename it to ``group``.
+    """Run the executor into a temporary execution directory and publish it as ``group``.
 
-    If ``group`` appears complete meanwhile (another process won the race), its artifacts
-    are adopted and ours discarded. An incomplete ``group`` (a user deleted part of it) and,
-    with ``no_cache``, a complete one are replaced atomically.
+    The first complete ``group`` wins: if another process published it meanwhile, its
+    artifacts are adopted and ours discarded, so an artifact never changes under a reader.
+    An incomplete ``group`` (a user deleted part of it) and, with ``no_cache``, a complete
+    one are replaced.
     """
     comp = node.component
-    overwrite = no_cache or (group.exists() and _group_outputs(group, comp) is None)
-    tmp_dir: Path | None = None
-    try:
-        with atomic_dir(group, overwrite=overwrite) as tmp:
-            tmp_dir = tmp
-            dirs = {name: tmp / name for name in comp.outputs}
-            for d in dirs.values():
-                d.mkdir()
-            result = comp.executor(dict(inputs), dict(dirs), dict(params))
-            props = _check_result(comp, result)
-            outputs = {
-                name: Artifact(type_, group / name, props[name],
-                               _output_fingerprint(fp, name))
-                for name, type_ in comp.outputs.items()
-            }
-            for name, a in outputs.items():
-                atomic_write_text(tmp / f"{name}.json", json.dumps({
-                    "type": a.type, "uri": str(a.uri), "properties": a.properties,
-                    "fingerprint": a.fingerprint, "producer": {
-                        "component": comp.name, "version": comp.version,
-                        "node": node.id, "run_id": run_id, "fingerprint": fp},
-                }, indent=2, default=_json_default))
-            atomic_write_text(tmp / "execution.json", json.dumps({
-                "component": comp.name, "version": comp.version, "node": node.id,
-                "run_id": run_id, "fingerprint": fp, "params": params,
-                "inputs": {k: {"type": a.type, "uri": str(a.uri), "fingerprint": a.fingerprint}
-                           for k, a in inputs.items()},
+    _sweep_stale_temps(group)
+    with _staged_dir(group) as tmp:
+        dirs = {name: tmp / name for name in comp.outputs}
+        for d in dirs.values():
+            d.mkdir()
+        result = comp.executor(dict(inputs), dict(dirs), dict(params))
+        props = _check_result(comp, result)
+        outputs = {
+            name: Artifact(type_, group / name, props[name], _output_fingerprint(fp, name))
+            for name, type_ in comp.outputs.items()
+        }
+        for name, a in outputs.items():
+            atomic_write_text(tmp / f"{name}.json", json.dumps({
+                "type": a.type, "uri": str(a.uri), "properties": a.properties,
+                "fingerprint": a.fingerprint, "producer": {
+                    "component": comp.name, "version": comp.version,
+                    "node": node.id, "run_id": run_id, "fingerprint": fp},
             }, indent=2, default=_json_default))
-        return outputs
-    except OutputExistsError:
-        pass  # group appeared complete before we started writing
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            raise
-        if tmp_dir is not None:  # lost the final rename
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+        atomic_write_text(tmp / "execution.json", json.dumps({
+            "component": comp.name, "version": comp.version, "node": node.id,
+            "run_id": run_id, "fingerprint": fp, "params": params,
+            "inputs": {k: {"type": a.type, "uri": str(a.uri), "fingerprint": a.fingerprint}
+                       for k, a in inputs.items()},
+        }, indent=2, default=_json_default))
+        replace = no_cache or (group.exists() and _group_outputs(group, comp) is None)
+        if _publish(tmp, group, replace):
+            return outputs
     adopted = _group_outputs(group, comp)
     if adopted is None:
         raise RuntimeError(f"artifact directory {group} is incomplete after a concurrent run")
     log(f"another run finished the same step first; using its artifacts in {group}")
     return adopted
+
+
+def _temp_name(final: Path, kind: str) -> Path:
+    """A hidden sibling of ``final`` that names its host and process (for stale sweeps)."""
+    return final.parent / f".{final.name}.{kind}-{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def _staged_dir(final: Path) -> Iterator[Path]:
+    """An empty hidden temporary sibling of ``final``, removed if it is still there at exit.
+
+    Unlike :func:`tfcalo.atomic.atomic_dir` (last writer wins) publishing is left to
+    :func:`_publish`, which lets the first complete execution win.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(final, "tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(tmp: Path, final: Path, replace: bool) -> bool:
+    """Rename ``tmp`` to ``final``; False if a complete ``final`` was already there.
+
+    With ``replace`` an existing ``final`` is first moved aside (and deleted afterwards).
+    """
+    old = None
+    if replace and final.exists():
+        old = _temp_name(final, "old")
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(final, old)
+    try:
+        os.rename(tmp, final)  # POSIX: fails on an existing non-empty directory
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        return False
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return True
+
+
+def _sweep_stale_temps(final: Path) -> None:
+    """Remove temporary siblings of ``final`` left by dead processes on this host."""
+    if not final.parent.is_dir():
+        return
+    for p in final.parent.glob(f".{final.name}.*-*-*-*"):
+        try:
+            host, pid, _ = p.name.split(".", 2)[2].split("-", 1)[1].rsplit("-", 2)
+            if not pid_alive(int(pid), host):
+                shutil.rmtree(p, ignore_errors=True)
+        except ValueError:
+            continue
 
 
 def _check_result(comp: Component, result: Any) -> dict[str, dict]:
