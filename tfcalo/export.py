@@ -124,9 +124,9 @@ def check_blessing(blessing: bool | dict | str | Path | None, force: bool,
         if record["source"] is None:
             why = "has no blessing (pass an evaluation)"
         else:
-            reasons = record.get("reasons") or record.get("failed") or []
-            if isinstance(reasons, dict):
-                reasons = list(reasons)
+            reasons = [c.get("metric", "?") for c in record.get("checks", [])
+                       if isinstance(c, dict) and not c.get("passed", True)]
+            reasons = [f"failed {', '.join(map(str, reasons))}"] if reasons else []
             detail = f": {'; '.join(map(str, reasons[:3]))}" if reasons else ""
             why = f"is not blessed by {record['source']}{detail}"
         raise NotBlessedError(f"{model} {why}; pass --force (force=True) to export anyway")
