@@ -506,6 +506,24 @@ def test_two_processes_with_different_steps_run_at_the_same_time(tmp_path, calls
     assert metrics == [6, 12]
 
 
+def test_a_claim_from_another_host_does_not_block(tmp_path, calls):
+    root = tmp_path / "root"
+    run_pipeline(toy_pipeline(), root)
+    fp = run_pipeline(toy_pipeline(scale=5), root, no_cache=True).nodes["total"].fingerprint
+    db = sqlite3.connect(root / "metadata.sqlite")
+    with db:  # a run on another machine claims the same step and is never heard of again
+        db.execute("INSERT INTO runs VALUES ('far', 'toy', 0, NULL, 'running', 1, 'far', NULL)")
+        db.execute("INSERT INTO executions (run_id, node_id, component, version, fingerprint, "
+                   "params, status, started, pid, host) VALUES ('far', 'total', 'total', '1', "
+                   "?, '{}', 'running', 0, 1, 'far-away-host')", (fp,))
+    db.close()
+    r = run_pipeline(toy_pipeline(scale=5), root, no_cache=True)
+    assert r.nodes["total"].status == "ran"
+    statuses = {x["run_id"]: x["status"] for x in list_runs(root)}
+    assert statuses["far"] == "running"  # another host's run: liveness unknown
+    assert statuses[r.run_id] == "succeeded"
+
+
 def test_losing_the_final_rename_adopts_the_winners_artifacts(tmp_path, calls, monkeypatch):
     """Two runs that compute the same fingerprint (e.g. on two hosts): first rename wins."""
     root = tmp_path / "root"

@@ -26,9 +26,11 @@ renamed into place together only when it returns; a crash leaves only a hidden
 ``.<fp>.tmp-<host>-<pid>-*`` directory, never a half artifact (the next execution of the same
 fingerprint removes it once that process is gone). There is no pipeline
 lock: runs sharing a root coordinate per fingerprint through the store (a live process that
-is computing a fingerprint *claims* it; another run needing it waits, then takes it from the
-cache). If two processes on different hosts still compute the same fingerprint, the first
-rename wins and the other adopts the winner's artifacts.
+is computing a fingerprint *claims* it; another run on the same host needing it waits, then
+takes it from the cache). If two processes on different hosts still compute the same
+fingerprint, the first rename wins and the other adopts the winner's artifacts; a published
+artifact directory never changes under a reader (except with ``no_cache``). The store needs a
+filesystem with working POSIX locks for SQLite WAL (a local disk, not NFS).
 
 Executors report progress with :func:`log` (or ``current_context().log``)::
 

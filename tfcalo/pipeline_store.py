@@ -7,8 +7,8 @@ transaction is held while an executor runs. Tables:
 - ``runs``: one row per :func:`tfcalo.pipeline.run_pipeline` call (status running /
   succeeded / failed; pid and host to tell an interrupted run from a live one).
 - ``executions``: one row per node per run (status running / succeeded / failed / cached),
-  keyed by the node's fingerprint; a ``running`` row of a live process *claims* the
-  fingerprint so a concurrent run waits for it instead of computing it twice.
+  keyed by the node's fingerprint; a ``running`` row of a live process on this host *claims*
+  the fingerprint so a concurrent run waits for it instead of computing it twice.
 - ``artifacts``: one row per artifact fingerprint (UNIQUE), path stored relative to the root.
 - ``events``: lineage, (execution, artifact, kind input|output, name), UNIQUE per name.
 
@@ -218,9 +218,10 @@ class MetadataStore:
         """Atomically claim ``fingerprint`` for this process.
 
         Returns ``(execution id, None)`` when claimed (a ``running`` row now exists), or
-        ``(None, holder)`` when a live process already runs the same fingerprint (``holder``
-        has its run_id, node_id, pid, host); ``running`` rows of dead processes are marked
-        failed on the way.
+        ``(None, holder)`` when a live process on this host already runs the same fingerprint
+        (``holder`` has its run_id, node_id, pid, host); ``running`` rows of dead processes
+        are marked failed on the way. Claims from other hosts never block (their liveness is
+        unknown); the engine's first-publish-wins rename keeps such races consistent.
         """
         now = time.time()
         with self._tx() as c:
@@ -230,6 +231,8 @@ class MetadataStore:
                 "WHERE fingerprint = ? AND status = 'running'",
                 (fingerprint,),
             ).fetchall():
+                if r["host"] != HOST:
+                    continue  # cannot tell if it is alive: compute too, first publish wins
                 if pid_alive(r["pid"], r["host"]):
                     holder = dict(r)
                 else:
