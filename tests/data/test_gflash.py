@@ -10,8 +10,12 @@ from scipy.optimize import curve_fit
 from scipy.special import gammainc
 
 from tfcalo.data import gflash
-from tfcalo.data.gflash import (CERN_ECAL_GEOMETRY, LHCB_ECAL_GEOMETRY, longitudinal_parameters,
-                                simulate_showers)
+from tfcalo.data.gflash import (
+    CERN_ECAL_GEOMETRY,
+    LHCB_ECAL_GEOMETRY,
+    longitudinal_parameters,
+    simulate_showers,
+)
 
 LHCB = LHCB_ECAL_GEOMETRY
 CELL = (np.arange(30) - 14.5) * 2.0  # lhcb cell centres (cm)

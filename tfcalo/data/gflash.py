@@ -109,7 +109,7 @@ class EffectiveMedium:
     f_samp_estimate: float
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def effective_medium(section: Section) -> EffectiveMedium:
     """Compute the effective medium of ``section`` with the mass-weighted rules of sheet 2.1."""
     p, a = MATERIALS[section.absorber], MATERIALS[section.active]
@@ -117,12 +117,12 @@ def effective_medium(section: Section) -> EffectiveMedium:
     tot = sum(mass)
     w = (mass[0] / tot, mass[1] / tot)
     mats = (p, a)
-    z_eff = sum(wi * m.Z for wi, m in zip(w, mats))
-    a_eff = sum(wi * m.A for wi, m in zip(w, mats))
+    z_eff = sum(wi * m.Z for wi, m in zip(w, mats, strict=True))
+    a_eff = sum(wi * m.A for wi, m in zip(w, mats, strict=True))
     rho = tot / section.layer_thickness
-    x0_g = 1.0 / sum(wi / m.x0_gcm2 for wi, m in zip(w, mats))
+    x0_g = 1.0 / sum(wi / m.x0_gcm2 for wi, m in zip(w, mats, strict=True))
     x0_cm = x0_g / rho
-    ec_over_x0 = sum(wi * m.ec_mev / m.x0_gcm2 for wi, m in zip(w, mats))
+    ec_over_x0 = sum(wi * m.ec_mev / m.x0_gcm2 for wi, m in zip(w, mats, strict=True))
     rm_g = E_S_MEV / ec_over_x0
     ec = x0_g * ec_over_x0
     fs = x0_cm / section.layer_thickness

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tfcalo.data import gflash
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ConfigError, OutputExistsError
-from tfcalo.data import gflash
 
 BLOCK = 64  # showers per random block (fixed: determines the random stream)
 
