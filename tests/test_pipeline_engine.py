@@ -549,3 +549,30 @@ def test_losing_the_final_rename_adopts_the_winners_artifacts(tmp_path, calls, m
     assert "another run finished the same step first" in outer.nodes["total"].log_path.read_text()
     db = _check_store(root)
     assert db.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 2
+
+
+# -- optional inputs ---------------------------------------------------------------------
+def _maybe_exec(inputs, outputs, params):
+    seen = sorted(inputs)
+    (outputs["out"] / "seen.txt").write_text(" ".join(seen))
+    return {"out": {"seen": seen}}
+
+
+MAYBE = Component("maybe", "1", {"data": "Examples", "extra": "Model?"}, {"out": "Evaluation"},
+                  {}, _maybe_exec)
+
+
+def test_optional_input_may_be_left_unwired_or_wired(tmp_path, calls):
+    without = Pipeline("opt", [Node("make", MAKE), Node("m", MAYBE, {}, {"data": ("make", "data")})])
+    res = run_pipeline(without, tmp_path / "a")
+    assert res.output("m", "out").properties["seen"] == ["data"]
+    wired = Pipeline("opt", [*toy_pipeline().nodes,
+                             Node("m", MAYBE, {}, {"data": ("make", "data"),
+                                                   "extra": ("total", "model")})])
+    res = run_pipeline(wired, tmp_path / "b")
+    assert res.output("m", "out").properties["seen"] == ["data", "extra"]
+    bad = Pipeline("opt", [*toy_pipeline().nodes,
+                           Node("m", MAYBE, {}, {"data": ("make", "data"),
+                                                 "extra": ("make", "data")})])
+    with pytest.raises(ConfigError, match="expects a Model artifact"):
+        run_pipeline(bad, tmp_path / "c")

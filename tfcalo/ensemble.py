@@ -104,6 +104,27 @@ def updated_mixture(betas: Sequence[float], beta_new: float) -> list[float]:
     return [b * (1.0 - beta_new) for b in betas] + [beta_new]
 
 
+def mixdisc_features(detector, showers: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+    """Per-shower features MIXDISC classifies on: (N, F) float64.
+
+    The detector's scalar observables (tfcalo.physics) plus the conditions, and for
+    calorimeters the longitudinal (3D) and radial energy profiles as fractions of the total,
+    so that the classifier sees energy scale, shape and condition dependence.
+    """
+    from tfcalo import physics
+    from tfcalo.detectors import get_detector
+
+    det = get_detector(detector)
+    obs = physics.observables(det, showers, conditions)
+    cols = [np.column_stack(list(obs.values())), np.asarray(conditions, np.float64)]
+    if det.kind != "tabular":
+        total = np.maximum(physics.total_energy(showers), 1e-12)[:, None]
+        cols.append(physics.radial_profile(showers, det) / total)
+        if det.layer_axis is not None:
+            cols.append(physics.longitudinal_profile(showers, det) / total)
+    return np.nan_to_num(np.concatenate(cols, axis=1))
+
+
 def mixdisc_probabilities(
     real: np.ndarray,
     fake: np.ndarray,

@@ -111,7 +111,7 @@ class Component:
 
     name: str
     version: str
-    inputs: dict[str, str]
+    inputs: dict[str, str]  # a type ending in "?" marks an optional input
     outputs: dict[str, str]
     parameters: dict[str, Any]
     executor: Executor
@@ -355,12 +355,13 @@ def _sorted_nodes(pipeline: Pipeline) -> list[Node]:
                     f"node '{node.id}' input '{name}' reads output '{out}' that component "
                     f"'{src.name}' does not have (outputs: {', '.join(sorted(src.outputs))})"
                 )
-            if src.outputs[out] != comp.inputs[name]:
+            if src.outputs[out] != comp.inputs[name].rstrip("?"):
                 raise ConfigError(
-                    f"node '{node.id}' input '{name}' expects a {comp.inputs[name]} artifact "
+                    f"node '{node.id}' input '{name}' expects a {comp.inputs[name].rstrip('?')} artifact "
                     f"but '{src_id}.{out}' is a {src.outputs[out]}"
                 )
-        missing = sorted(set(comp.inputs) - set(node.inputs))
+        required = {k for k, t in comp.inputs.items() if not t.endswith("?")}
+        missing = sorted(required - set(node.inputs))
         if missing:
             raise ConfigError(
                 f"node '{node.id}' does not wire input '{missing[0]}' "
