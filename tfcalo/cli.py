@@ -418,5 +418,94 @@ def generate_cmd(model: str, conditions_file: str | None, energy: float | None,
 # ---------------------------------------------------------------------------------------
 
 
+@pipeline.command("list")
+def pipeline_list() -> None:
+    """List the pipelines and their presets.
+
+    \b
+    Example:
+      tfcalo pipeline list
+    """
+    from tfcalo.pipelines import PRESETS, names
+
+    for name, desc in names().items():
+        echo(f"{name:15s} {desc}  [presets: {', '.join(PRESETS)}]")
+
+
+@pipeline.command("run")
+@click.argument("name")
+@click.option("--preset", default="quick", show_default=True,
+              help="quick (minutes on a 2-core CPU) or full (physics quality, GPU-sized).")
+@click.option("--config", "config_file", type=click.Path(), default=None,
+              help="TOML file overriding the preset (sections data, train, regressor, "
+                   "ensemble, evaluate, export).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one config key, e.g. --set train.epochs=5 (repeatable).")
+@click.option("--data", type=click.Path(), default=None,
+              help="Source file of showers; without it the built-in simulator makes them.")
+@click.option("--root", default="tfcalo-runs", show_default=True,
+              help="Pipeline root: artifacts, logs and the SQLite metadata store.")
+@click.option("--no-cache", is_flag=True, help="Run every component even if cached.")
+def pipeline_run(name, preset, config_file, overrides, data, root, no_cache) -> None:
+    """Run pipeline NAME end to end (ensemble, aux-regressor or rich).
+
+    Components whose inputs and parameters did not change are taken from the cache; a run
+    that failed resumes from the failed component.
+
+    \b
+    Example:
+      tfcalo pipeline run ensemble
+      tfcalo pipeline run aux-regressor --data ../shared/data/g4_lhcb_ecal_train.h5
+      tfcalo pipeline run rich --set train.epochs=10
+    """
+    from tfcalo.pipelines import run
+
+    summary = run(name, preset, config_file, overrides, data, root, no_cache,
+                  progress=lambda line: echo(line, err=True))
+    status = "BLESSED" if summary.blessed else "NOT blessed (exported with force)"
+    echo(f"\npipeline {name} finished (run {summary.run_id}); model {status}")
+    if summary.cached:
+        echo(f"  taken from cache: {', '.join(summary.cached)}")
+    key = {k: v for k, v in summary.metrics.items() if isinstance(v, int | float)}
+    if key:
+        echo("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in list(key.items())[:8]))
+    echo(f"  model:        {summary.model}")
+    echo(f"  report:       {summary.report}")
+    echo(f"  SavedModel:   {summary.saved_model}")
+    echo(f"  TensorBoard:  tensorboard --logdir {summary.root / 'artifacts'} --host 127.0.0.1")
+    echo(f"  past runs:    tfcalo pipeline runs --root {root}")
+
+
+@pipeline.command("runs")
+@click.option("--root", default="tfcalo-runs", show_default=True, help="Pipelines root.")
+def pipeline_runs(root) -> None:
+    """List past pipeline runs with their status and key metrics.
+
+    \b
+    Example:
+      tfcalo pipeline runs --root tfcalo-runs
+    """
+    from pathlib import Path
+
+    from tfcalo.pipeline import list_runs
+
+    base = Path(root)
+    roots = sorted(p.parent for p in base.glob("*/metadata.sqlite"))
+    if (base / "metadata.sqlite").is_file():
+        roots.insert(0, base)
+    if not roots:
+        echo(f"no pipeline runs under {root}")
+        return
+    for r in roots:
+        for run in list_runs(r):
+            metrics = {}
+            for node_metrics in (run.get("metrics") or {}).values():
+                metrics.update(node_metrics)
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:5]
+                              if isinstance(v, int | float))
+            echo(f"{run['run_id']}  {run['pipeline']:14s} {run['status']:11s} "
+                 f"{(run.get('duration_s') or 0):7.0f} s  {shown}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
