@@ -9,8 +9,8 @@
 
 Either way a :class:`Sampler` takes PHYSICAL conditions ``(N, n_conditions)`` and returns
 PHYSICAL showers ``(N, *detector.shower_shape)`` in ``detector.energy_unit``. Noise is drawn
-with ``numpy.random.default_rng(seed)`` one batch after the other, so the output for a seed
-does not depend on ``batch_size``. (The SavedModel's own ``generate(conditions, seed)``
+with ``numpy.random.default_rng(seed)`` one batch after the other, so each shower's noise for
+a seed does not depend on ``batch_size`` (outputs agree to float rounding). (The SavedModel's own ``generate(conditions, seed)``
 signature draws its noise with TensorFlow instead; both are reproducible, but they are
 different streams.)
 
@@ -90,8 +90,8 @@ class Sampler:
         Args:
             conditions: float array ``(N, n_conditions)`` in the detector's condition units
                 (a single row ``(n_conditions,)`` is accepted too).
-            seed: seed of the noise; the same seed gives the same showers whatever
-                ``batch_size`` is.
+            seed: seed of the noise; the same seed gives the same noise whatever
+                ``batch_size`` is (showers then agree to float rounding).
             batch_size: showers per generator call (memory bound, not a result change).
 
         Returns:
