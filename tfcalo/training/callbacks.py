@@ -77,6 +77,50 @@ def learning_rate(opt: keras.optimizers.Optimizer) -> float:
     return float(keras.ops.convert_to_numpy(opt.learning_rate))
 
 
+def gradient_norms(gan: keras.Model, showers: np.ndarray, conditions: np.ndarray,
+                   weights: np.ndarray | None = None) -> dict[str, float]:
+    """Global L2 norms of the critic's and the generator's loss gradients on one batch.
+
+    For a :class:`tfcalo.training.gan.ConditionalGAN` (``generator``, ``discriminator``,
+    ``objective``, ``draw``): the losses are the objective's weighted means over the given
+    batch, with the networks in inference mode and the noise of the model's current step.
+    Used when ``train_step`` does not report gradient norms itself.
+
+    Returns:
+        ``{"d_grad_norm": float, "g_grad_norm": float}``.
+    """
+    real = tf.constant(showers, tf.float32)
+    cond = tf.constant(conditions, tf.float32)
+    w = tf.ones(len(showers)) if weights is None else tf.constant(weights, tf.float32)
+    den = tf.reduce_sum(w)
+    den = tf.where(tf.abs(den) < 1e-12, tf.constant(1e-12), den)
+    gen, critic, objective = gan.generator, gan.discriminator, gan.objective
+
+    def rand(kind, c, dim):
+        return gan.draw(kind, c, dim, 0)
+
+    def fakes():
+        fake = gen([rand("latent", cond, gan.latent_dim), cond], training=False)
+        fake2 = None
+        if objective.needs_second_fake:
+            fake2 = gen([rand("latent2", cond, gan.latent_dim), cond], training=False)
+        return fake, fake2
+
+    fake, fake2 = fakes()
+    d_vars = critic.trainable_variables
+    with tf.GradientTape() as tape:
+        d_loss = objective.critic_loss(critic, real, fake, cond, w, den, rand, fake2,
+                                       training=False)[0]
+    d_norm = tf.linalg.global_norm([g for g in tape.gradient(d_loss, d_vars) if g is not None])
+    g_vars = gen.trainable_variables
+    with tf.GradientTape() as tape:
+        fake, fake2 = fakes()
+        g_loss = objective.generator_loss(critic, real, fake, cond, w, den, fake2,
+                                          training=False)[0]
+    g_norm = tf.linalg.global_norm([g for g in tape.gradient(g_loss, g_vars) if g is not None])
+    return {"d_grad_norm": float(d_norm), "g_grad_norm": float(g_norm)}
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Save the model's weights after every epoch: ``directory/epoch-XXXX.weights.h5``.
 
@@ -157,9 +201,11 @@ class RunRecord(keras.callbacks.Callback):
 
 
 def _scalar_tag(key: str) -> str:
+    """TensorBoard group of a train_step log: gradients/, losses/ (``*loss*`` and the
+    ``d_*``/``g_*`` loss terms) or metrics/."""
     if "grad" in key:
         return f"gradients/{key}"
-    if "loss" in key:
+    if "loss" in key or key.startswith(("d_", "g_")):
         return f"losses/{key}"
     return f"metrics/{key}"
 
@@ -247,6 +293,9 @@ class GANTensorBoard(keras.callbacks.Callback):
             epoch). Batch-level steps are the first optimizer's iteration count.
         observables_fn: ``(detector, showers, conditions) -> {name: (N,) array}``; defaults
             to :func:`tfcalo.physics.observables`.
+        grad_norms: when the epoch logs have no ``*grad*`` entry, write
+            :func:`gradient_norms` of the first 64 validation showers as
+            ``gradients/monitor_{d,g}_grad_norm`` (needs a ConditionalGAN-like model).
         generator_attr: attribute of the model holding the generator.
 
     Example:
@@ -267,6 +316,7 @@ class GANTensorBoard(keras.callbacks.Callback):
         update_freq: int | None = None,
         observables_fn: ObservablesFn | None = None,
         generator_attr: str = "generator",
+        grad_norms: bool = True,
     ) -> None:
         super().__init__()
         self.log_dir = str(log_dir)
@@ -279,6 +329,7 @@ class GANTensorBoard(keras.callbacks.Callback):
         self.update_freq = update_freq
         self._observables_fn = observables_fn
         self.generator_attr = generator_attr
+        self.grad_norms = grad_norms
         self._writer = None
         self._noise: np.ndarray | None = None
         self._real_obs: dict | None = None
@@ -337,8 +388,13 @@ class GANTensorBoard(keras.callbacks.Callback):
         step = epoch + 1
         fake = self.generate()
         with self.writer.as_default():
-            for key, value in _jsonable(logs).items():
+            values = _jsonable(logs)
+            for key, value in values.items():
                 tf.summary.scalar(_scalar_tag(key), value, step=step)
+            if self.grad_norms and not any("grad" in key for key in values):
+                norms = gradient_norms(self.model, self.val_showers[:64], self.val_conditions[:64])
+                for key, value in norms.items():
+                    tf.summary.scalar(f"gradients/monitor_{key}", value, step=step)
             for name, opt in optimizers_of(self.model).items():
                 tf.summary.scalar(f"learning_rate/{name}", learning_rate(opt), step=step)
             self._write_showers(fake, step)
@@ -424,6 +480,7 @@ __all__: list[Any] = [
     "EpochCheckpoint",
     "GANTensorBoard",
     "RunRecord",
+    "gradient_norms",
     "is_chief",
     "layer_profile_image",
     "learning_rate",

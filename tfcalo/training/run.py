@@ -29,7 +29,7 @@ from typing import Any
 
 from tfcalo.atomic import check_output_dir
 from tfcalo.config import apply_overrides, load_toml
-from tfcalo.errors import ArtifactError, ConfigError, OutputExistsError, nearest, unknown_name
+from tfcalo.errors import ArtifactError, ConfigError, OutputExistsError, unknown_name
 
 RUN_JSON = "run.json"
 GENERATOR_WEIGHTS = "generator.weights.h5"
@@ -47,30 +47,19 @@ Log = Callable[[str], None]
 # --------------------------------------------------------------------------------------
 
 
-def merge_config(defaults: dict, update: dict, where: str = "") -> dict:
-    """Deep-merge ``update`` into a copy of ``defaults``; keys must already exist there.
-
-    Raises:
-        ConfigError: an unknown key (naming the nearest valid one) or a value where a
-            section is expected.
+def merge_config(base: dict, update: dict) -> dict:
+    """Deep-merge ``update`` into a copy of ``base`` (sections merge, values replace).
 
     Example:
         >>> merge_config({"optimizer": {"lr": 1.0, "beta": 0.5}}, {"optimizer": {"lr": 2.0}})
         {'optimizer': {'lr': 2.0, 'beta': 0.5}}
     """
-    out = json.loads(json.dumps(defaults))
+    out = json.loads(json.dumps(base))
     for key, value in update.items():
-        full = f"{where}.{key}" if where else key
-        if key not in out:
-            hint = nearest(key, list(out))
-            did = f"; did you mean '{(where + '.') if where else ''}{hint}'?" if hint else ""
-            raise ConfigError(f"unknown config key '{full}'{did}")
-        if isinstance(out[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"config key '{full}' must be a section (table), got {value!r}")
-            out[key] = merge_config(out[key], value, full)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_config(out[key], value)
         else:
-            out[key] = value
+            out[key] = json.loads(json.dumps(value))
     return out
 
 
@@ -83,17 +72,23 @@ def resolve_config(
 ) -> dict:
     """The full config of a run: model defaults <- ``config`` <- TOML file <- overrides.
 
+    Validated by :func:`tfcalo.models.resolve_config` (types, choices, unknown keys naming
+    the nearest valid key) and returned as the complete nested dict.
+
     Args:
         model: model name (``2dgan``, ``sagan``, ``cramer``).
-        detector: detector name (defaults can depend on it).
+        detector: detector name (defaults and valid models depend on it).
         config: a (partial) nested config dict, e.g. a component parameter.
         config_file: a TOML file with (partial) config sections.
         overrides: dotted ``key=value`` strings (``--set optimizer.generator_lr=1e-3``).
 
     Raises:
-        UnknownNameError: unknown model. ConfigError: unknown key, bad file or value.
+        UnknownNameError: unknown model. ConfigError: unknown key, bad file or value, or a
+        model that does not support the detector.
     """
+    from tfcalo.config import to_dict
     from tfcalo.models import MODEL_NAMES, default_config
+    from tfcalo.models import resolve_config as validate
 
     if model not in MODEL_NAMES:
         raise unknown_name("model", model, MODEL_NAMES)
@@ -104,7 +99,7 @@ def resolve_config(
         resolved = merge_config(resolved, load_toml(config_file))
     if overrides:
         resolved = merge_config(resolved, apply_overrides({}, list(overrides)))
-    return resolved
+    return to_dict(validate(model, detector, resolved))
 
 
 # --------------------------------------------------------------------------------------
@@ -199,6 +194,7 @@ def train_run(
     verbose: int = 2,
     tensorboard: bool = True,
     log: Log | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> dict:
     """Train ``model`` on the dataset artifact ``data`` into the run directory ``out``.
 
@@ -213,11 +209,13 @@ def train_run(
         strategy: ``auto``, ``default``, ``mirrored`` or ``multi-worker``.
         weights: optional weights artifact (sWeights/boosting) replacing the stored weights.
         batch_size: GLOBAL batch size (all replicas), default 64.
-        steps_per_epoch: batches per epoch (the data repeat); default one pass over train.
+        steps_per_epoch: batches per epoch (the data repeat); default one pass over the
+            training split (``n_train // batch_size``, at least 1).
         overwrite: replace a finished (or different) run in ``out``.
         verbose: Keras ``fit`` verbosity (1 progress bar, 2 one line per epoch, 0 silent).
         tensorboard: write TensorBoard summaries.
         log: called with one-line progress messages (default: discarded).
+        callbacks: extra Keras callbacks for ``fit`` (after the run's own).
 
     Returns:
         The final ``run.json`` record (dict).
@@ -275,6 +273,7 @@ def train_run(
     dist = get_strategy(strategy)
     with dist.scope():
         gan = build(model, detector.name, resolved, dataset.stats)
+        gan.compile()
     latent_dim = int(gan.generator.latent_dim)
 
     record = dict(previous or {})
@@ -296,11 +295,12 @@ def train_run(
     recorder.write()
 
     n_train = dataset.count("train")
+    steps = int(steps_per_epoch or max(1, n_train // batch_size))
     train_ds = dataset.tf_dataset(
-        "train", batch_size, shuffle=True, seed=int(seed), repeat=steps_per_epoch is not None,
+        "train", batch_size, shuffle=True, seed=int(seed), repeat=True,
         weights=str(weights) if weights else None, drop_remainder=n_train >= batch_size,
     )
-    callbacks: list[keras.callbacks.Callback] = [
+    all_callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True,
                                          delete_checkpoint=False),
         EpochCheckpoint(out / "checkpoints", keep=3),
@@ -308,14 +308,14 @@ def train_run(
     ]
     if tensorboard:
         monitor = _monitor_batch(dataset, N_MONITOR)
-        callbacks.append(GANTensorBoard(
+        all_callbacks.append(GANTensorBoard(
             out / "tensorboard", detector, monitor["showers"], monitor["conditions"],
             config={"model": model, "detector": detector.name, **resolved}, seed=int(seed),
         ))
-    log(f"training {model} on {detector.name} ({n_train} showers) for {epochs} epochs, "
-        f"batch {batch_size}, {dist.num_replicas_in_sync} replica(s) -> {out}")
-    gan.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose,
-            callbacks=callbacks)
+    log(f"training {model} on {detector.name} ({n_train} showers) for {epochs} epochs of "
+        f"{steps} steps, batch {batch_size}, {dist.num_replicas_in_sync} replica(s) -> {out}")
+    gan.fit(train_ds, epochs=epochs, steps_per_epoch=steps, verbose=verbose,
+            callbacks=all_callbacks + list(callbacks), shuffle=False)
 
     if is_chief():
         gan.generator.save_weights(str(out / GENERATOR_WEIGHTS))
