@@ -1,1 +1,200 @@
-"""tfcalo.models."""
+"""tfcalo.models: GAN generators and critics, and ``build`` of a ready-to-compile GAN.
+
+Public API:
+
+- ``MODEL_NAMES = ("2dgan", "sagan", "cramer")``
+- ``default_config(name, detector) -> dict``: the full nested config with every key.
+- ``build(name, detector, config, stats) -> ConditionalGAN``: validate ``config`` (merged over
+  the defaults; unknown keys raise ConfigError naming the nearest key), build generator,
+  critic and objective. ``stats`` is the dataset's stats.json (missing keys get defaults:
+  condition ranges of the detector, ``sf_slope`` 1, ``cell_max`` 1). Call it inside
+  ``strategy.scope()`` for distributed training. Sets Keras' global random seed to
+  ``config["seed"]`` so initial weights are reproducible.
+- ``load_generator(run_dir) -> keras.Model``: rebuild a trained generator from run.json
+  (``model``, ``detector``, ``config``, optional ``stats``) and ``generator.weights.h5``.
+
+Importing this package does not import TensorFlow; ``build`` and ``load_generator`` do.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from tfcalo.config import from_dict, to_dict
+from tfcalo.detectors import Detector, get_detector
+from tfcalo.errors import ArtifactError, ConfigError, nearest, unknown_name
+from tfcalo.models.configs import CONFIG_CLASSES, MODEL_KINDS
+
+MODEL_NAMES = ("2dgan", "sagan", "cramer")
+_CHOICES = {"objective.name": ("bce", "hinge", "wgan-gp", "cramer"),
+            "transform.mode": ("log", "power", "linear"),
+            "generator.conditioning": ("multiply", "concat"),
+            "discriminator.aux_mode": ("multi-task", "two-step")}
+
+
+def _check_model(name: str, detector: Detector) -> None:
+    if name not in CONFIG_CLASSES:
+        raise unknown_name("model", name, MODEL_NAMES)
+    if detector.kind not in MODEL_KINDS[name]:
+        valid = [m for m in MODEL_NAMES if detector.kind in MODEL_KINDS[m]]
+        raise ConfigError(f"model '{name}' does not support detector '{detector.name}' "
+                          f"(models for it: {', '.join(valid)})")
+
+
+def default_config(name: str, detector: str | Detector) -> dict:
+    """Full default config (nested dict) of model ``name`` for ``detector``.
+
+    Sizes are CPU-friendly (the ``quick`` presets); raise ``filters``/``hidden`` for the
+    published sizes.
+    """
+    det = get_detector(detector)
+    _check_model(name, det)
+    cfg = to_dict(CONFIG_CLASSES[name]())
+    if name == "cramer" and det.kind == "tabular":
+        cfg["transform"]["mode"] = "linear"
+    if name == "cramer" and det.kind == "volume3d":
+        cfg["transform"].update(mode="power", power=0.85)
+    return cfg
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_config(name: str, detector: str | Detector, config: dict | None):
+    """Merge ``config`` over the defaults and validate it into the model's dataclass."""
+    det = get_detector(detector)
+    merged = _merge(default_config(name, det), config or {})
+    cfg = from_dict(CONFIG_CLASSES[name], merged)
+    for key, choices in _CHOICES.items():
+        section, field = key.split(".")
+        value = getattr(getattr(cfg, section), field, None)
+        if value is not None and value not in choices:
+            raise ConfigError(f"config key '{key}' must be one of {', '.join(choices)}, got "
+                              f"{value!r} (did you mean '{nearest(str(value), choices)}'?)")
+    if cfg.latent_dim < 1 or cfg.critic_steps < 1:
+        raise ConfigError("config keys 'latent_dim' and 'critic_steps' must be at least 1")
+    return cfg
+
+
+def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
+    from tfcalo.models.layers import condition_norm_args, shower_transform_args
+
+    common = {"condition_norm": condition_norm_args(det, stats),
+              "shower_transform": shower_transform_args(det, stats, to_dict(cfg.transform))}
+    g, d = to_dict(cfg.generator), to_dict(cfg.discriminator)
+    if name == "2dgan":
+        from tfcalo.models.twod_gan import TwoDGANDiscriminator, TwoDGANGenerator
+
+        ep_ref = float(stats.get("ep_ref", 100.0)) if stats else 100.0
+        return (TwoDGANGenerator(det.name, cfg.latent_dim, ep_ref=ep_ref, **g, **common),
+                TwoDGANDiscriminator(det.name, out_dim, ep_ref=ep_ref, **d, **common))
+    if name == "sagan":
+        from tfcalo.models.sagan import SAGANDiscriminator, SAGANGenerator
+
+        n_aux = len(d.pop("aux_targets"))
+        for key in ("aux_mode", "aux_weight", "aux_scales"):
+            d.pop(key)
+        return (SAGANGenerator(det.name, cfg.latent_dim, **g, **common),
+                SAGANDiscriminator(det.name, out_dim, n_aux=n_aux, **d, **common))
+    # cramer
+    d.pop("critic_dim")
+    if det.kind == "tabular":
+        from tfcalo.models.tabular import MLPCritic, MLPGenerator
+
+        return (MLPGenerator(det.name, cfg.latent_dim, hidden=g["hidden"], **common),
+                MLPCritic(det.name, out_dim, hidden=d["hidden"], **common))
+    from tfcalo.models.cramer import ConvCritic
+
+    critic = ConvCritic(det.name, out_dim, filters=d["filters"], hidden=d["hidden"][:1], **common)
+    if det.kind == "image2d":
+        from tfcalo.models.sagan import SAGANGenerator
+
+        gen = SAGANGenerator(det.name, cfg.latent_dim, filters=g["filters"], attention=False,
+                             sync_batchnorm=g["sync_batchnorm"], **common)
+    else:
+        from tfcalo.models.twod_gan import TwoDGANGenerator
+
+        gen = TwoDGANGenerator(det.name, cfg.latent_dim, filters=g["filters"],
+                               conditioning="concat", sync_batchnorm=g["sync_batchnorm"], **common)
+    return gen, critic
+
+
+def build(name: str, detector: str | Detector, config: dict | None = None,
+          stats: dict | None = None):
+    """Build a ConditionalGAN (not yet compiled) of model ``name`` for ``detector``.
+
+    Args:
+        name: one of MODEL_NAMES.
+        detector: detector name or spec.
+        config: nested dict overriding :func:`default_config` (unknown keys are errors).
+        stats: the dataset's stats.json dict (missing keys get defaults).
+    Returns:
+        tfcalo.training.gan.ConditionalGAN; call ``.compile()`` then ``.fit(dataset)``.
+    """
+    import keras
+
+    from tfcalo.training.gan import ConditionalGAN, _aux_default_scale
+    from tfcalo.training.objectives import make_objective
+
+    det = get_detector(detector)
+    _check_model(name, det)
+    cfg = resolve_config(name, det, config)
+    stats = dict(stats or {})
+    keras.utils.set_random_seed(cfg.seed)
+    obj_cfg = to_dict(cfg.objective)
+    critic_dim = getattr(cfg.discriminator, "critic_dim", 32)
+    objective = make_objective(obj_cfg.pop("name"), critic_dim=critic_dim,
+                               sf_slope=float(stats.get("sf_slope", 1.0)), **obj_cfg)
+    generator, critic = _networks(name, det, cfg, stats, objective.critic_out_dim)
+    aux = None
+    if name == "sagan" and cfg.discriminator.aux_targets:
+        names = list(cfg.discriminator.aux_targets)
+        scales = list(cfg.discriminator.aux_scales) or [_aux_default_scale(n) for n in names]
+        if len(scales) != len(names):
+            raise ConfigError("config key 'discriminator.aux_scales' must have one value per "
+                              f"entry of 'discriminator.aux_targets' ({len(names)})")
+        from tfcalo.physics import observable_names
+
+        valid = observable_names(det)
+        for n in names:
+            if n not in valid:
+                raise ConfigError(f"config key 'discriminator.aux_targets' has unknown observable "
+                                  f"'{n}'; did you mean '{nearest(n, valid)}'?")
+        aux = {"targets": names, "scales": scales, "mode": cfg.discriminator.aux_mode,
+               "weight": cfg.discriminator.aux_weight}
+    return ConditionalGAN(generator, critic, objective, critic_steps=cfg.critic_steps,
+                          optimizer=to_dict(cfg.optimizer), aux=aux, seed=cfg.seed,
+                          model_name=name, config=to_dict(cfg))
+
+
+def load_generator(run_dir: str | Path):
+    """Rebuild the trained generator of a run directory (run.json + generator.weights.h5)."""
+    run_dir = Path(run_dir)
+    meta_path, weights = run_dir / "run.json", run_dir / "generator.weights.h5"
+    for path in (meta_path, weights):
+        if not path.is_file():
+            raise ArtifactError(f"run directory {run_dir} has no {path.name}")
+    try:
+        meta = json.loads(meta_path.read_text())
+        name = meta.get("model") or meta["model_name"]
+        detector = meta["detector"]
+        detector = detector["name"] if isinstance(detector, dict) else detector
+        config = meta.get("config", {})
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ArtifactError(f"{meta_path} is not a valid run record (needs model, detector, "
+                            "config)") from None
+    gan = build(name, detector, config, meta.get("stats") or {})
+    gan.generator.load_weights(str(weights))
+    return gan.generator
+
+
+__all__ = ["MODEL_NAMES", "build", "default_config", "load_generator", "resolve_config"]

@@ -1,0 +1,167 @@
+"""Model configuration dataclasses (TensorFlow-free, so printing defaults is cheap).
+
+A model config is a nested dict validated into one of :data:`CONFIG_CLASSES` with
+:func:`tfcalo.config.from_dict` (unknown keys name the nearest valid key). Sections:
+
+- top level: ``latent_dim``, ``seed``, ``critic_steps`` (critic updates per generator update,
+  each on the same real batch with fresh noise);
+- ``objective``: name (bce | hinge | wgan-gp | cramer), gradient-penalty weight and side,
+  weights of the adversarial and 2DGAN auxiliary terms;
+- ``optimizer``: Adam learning rates and betas;
+- ``transform``: how physical shower energies are scaled inside the networks;
+- ``generator`` / ``discriminator``: sizes and switches of the model family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OBJECTIVES = ("bce", "hinge", "wgan-gp", "cramer")
+
+
+@dataclass
+class ObjectiveConfig:
+    """Loss choice. bce: non-saturating + 2DGAN heads (ep/etot weights, relative errors)."""
+
+    name: str = "hinge"
+    gp_weight: float = 10.0
+    one_sided: bool = False
+    adv_weight: float = 1.0
+    ep_weight: float = 0.0
+    etot_weight: float = 0.0
+
+
+@dataclass
+class OptimizerConfig:
+    """Adam settings; ``pretrain_lr`` is used by SAGAN's regressor pretraining."""
+
+    generator_lr: float = 1e-4
+    discriminator_lr: float = 1e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.9
+    pretrain_lr: float = 1e-3
+
+
+@dataclass
+class TransformConfig:
+    """Shower scaling inside the networks: log (log1p(x/scale)), power ((x/scale)**power),
+    linear ((x-mean)/std per component). ``scale`` 0 means derived from stats.json."""
+
+    mode: str = "log"
+    scale: float = 0.0
+    power: float = 0.5
+
+
+@dataclass
+class TwoDGANGenerator:
+    """Three-branch 2DGAN generator; ``conditioning`` multiply (noise * Ep/Ep_ref) or concat."""
+
+    filters: int = 16
+    seed_channels: int = 1
+    dropout: float = 0.0
+    conditioning: str = "multiply"
+    sync_batchnorm: bool = True
+
+
+@dataclass
+class TwoDGANDiscriminator:
+    """Three permuted Conv2D branches + dense; heads real/fake, Ep (GeV), total energy."""
+
+    filters: int = 16
+    hidden: int = 64
+    dropout: float = 0.0
+    sync_batchnorm: bool = True
+
+
+@dataclass
+class SAGANGenerator:
+    """Noise + 6 conditions -> 8x8 -> upsampling convolutions (+ self-attention) -> 30x30."""
+
+    filters: int = 32
+    attention: bool = True
+    sync_batchnorm: bool = True
+
+
+@dataclass
+class SAGANDiscriminator:
+    """Spectral-normalised critic with a shared trunk feeding an auxiliary regressor.
+
+    ``aux_targets``: tfcalo.physics observable names the regressor predicts (empty: none).
+    ``aux_mode``: multi-task (critic loss += aux_weight * weighted MSE) or two-step
+    (pretrain_regressor, freeze, hinge only). ``aux_scales``: per-target divisors of the
+    targets before the MSE (empty: a default per observable kind).
+    """
+
+    filters: int = 32
+    hidden: int = 64
+    spectral_norm: bool = True
+    attention: bool = True
+    aux_targets: list[str] = field(default_factory=lambda: ["asymmetry_long"])
+    aux_mode: str = "multi-task"
+    aux_weight: float = 1.0
+    aux_scales: list[float] = field(default_factory=list)
+
+
+@dataclass
+class CramerGenerator:
+    """MLP (tabular) or convolutional (calorimeter) generator."""
+
+    hidden: list[int] = field(default_factory=lambda: [64, 64, 64])
+    filters: int = 16
+    sync_batchnorm: bool = True
+
+
+@dataclass
+class CramerCritic:
+    """Critic h(x | c) -> R^critic_dim; MLP for tabular data, convolutional for showers."""
+
+    hidden: list[int] = field(default_factory=lambda: [64, 64, 64])
+    filters: int = 16
+    critic_dim: int = 32
+
+
+@dataclass
+class TwoDGANConfig:
+    latent_dim: int = 64
+    seed: int = 0
+    critic_steps: int = 1
+    objective: ObjectiveConfig = field(default_factory=lambda: ObjectiveConfig(
+        name="bce", adv_weight=6.0, ep_weight=0.2, etot_weight=0.1))
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(
+        generator_lr=2e-4, discriminator_lr=2e-4, beta_1=0.5, beta_2=0.999))
+    transform: TransformConfig = field(default_factory=lambda: TransformConfig(mode="power", power=0.85))
+    generator: TwoDGANGenerator = field(default_factory=TwoDGANGenerator)
+    discriminator: TwoDGANDiscriminator = field(default_factory=TwoDGANDiscriminator)
+
+
+@dataclass
+class SAGANConfig:
+    latent_dim: int = 64
+    seed: int = 0
+    critic_steps: int = 1
+    objective: ObjectiveConfig = field(default_factory=lambda: ObjectiveConfig(name="hinge"))
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(
+        generator_lr=1e-4, discriminator_lr=4e-4, beta_1=0.0, beta_2=0.9))
+    transform: TransformConfig = field(default_factory=lambda: TransformConfig(mode="log"))
+    generator: SAGANGenerator = field(default_factory=SAGANGenerator)
+    discriminator: SAGANDiscriminator = field(default_factory=SAGANDiscriminator)
+
+
+@dataclass
+class CramerConfig:
+    latent_dim: int = 32
+    seed: int = 0
+    critic_steps: int = 5
+    objective: ObjectiveConfig = field(default_factory=lambda: ObjectiveConfig(name="cramer"))
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(
+        generator_lr=1e-4, discriminator_lr=1e-4, beta_1=0.5, beta_2=0.9))
+    transform: TransformConfig = field(default_factory=lambda: TransformConfig(mode="log"))
+    generator: CramerGenerator = field(default_factory=CramerGenerator)
+    discriminator: CramerCritic = field(default_factory=CramerCritic)
+
+
+CONFIG_CLASSES = {"2dgan": TwoDGANConfig, "sagan": SAGANConfig, "cramer": CramerConfig}
+
+# Which detector kinds each model family supports.
+MODEL_KINDS = {"2dgan": ("volume3d",), "sagan": ("image2d",),
+               "cramer": ("tabular", "image2d", "volume3d")}

@@ -1,0 +1,365 @@
+"""Building-block Keras layers shared by the tfcalo models.
+
+- :class:`ConditionNormalization`: physical conditions -> standardised network inputs
+  (optional log of selected columns first).
+- :class:`ShowerTransform`: physical shower energies <-> the network's scaled space
+  (``log``: log1p(x/scale), ``power``: (x/scale)**p, ``linear``: (x-mean)/std).
+- :class:`SelfAttention2D`: the SAGAN self-attention block (Zhang et al. 2019).
+- :class:`SNConv2D`, :class:`SNDense`: spectral normalisation in the forward graph.
+- :func:`stat`: tolerant lookup of dataset statistics (stats.json) with defaults.
+
+The transform constants are stored as non-trainable weights, so a generator reloaded from
+its weights file alone still maps physical conditions to physical energies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfcalo.errors import ConfigError
+
+
+def stat(stats: dict | None, key: str, default, size: int | None = None):
+    """Look up ``stats[key]`` (stats.json of the dataset), falling back to ``default``.
+
+    Accepts the flat form (``stats["condition_mean"] = [..]``) and the nested per-name form
+    (``stats["conditions"] = {"Ep": {"mean": ..}}`` when ``key`` is "condition_mean").
+    ``size``: expected length of a per-column list (wrong length -> default).
+    """
+    stats = stats or {}
+    value = stats.get(key)
+    if value is None and key.startswith("condition_") and isinstance(stats.get("conditions"), dict):
+        field = key[len("condition_"):]
+        cols = stats["conditions"]
+        try:
+            value = [float(cols[name][field]) for name in cols]
+        except (KeyError, TypeError):
+            value = None
+    if value is None and key.startswith("shower_") and isinstance(stats.get("shower"), dict):
+        value = stats["shower"].get(key[len("shower_"):])
+    if value is None:
+        return default
+    if size is not None:
+        arr = np.asarray(value, dtype="float64").reshape(-1)
+        if arr.size != size:
+            return default
+        return [float(v) for v in arr]
+    return value
+
+
+@keras.saving.register_keras_serializable(package="tfcalo")
+class ConditionNormalization(keras.layers.Layer):
+    """Standardise physical conditions: ``(f(c) - mean) / std`` per column.
+
+    Args:
+        mean, std: per-column constants (of f(c)), length n_conditions.
+        log_columns: per-column booleans; True applies ``f = log`` (for positive energies).
+
+    Input: (B, n_conditions) physical; output: (B, n_conditions) float32.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float],
+                 log_columns: Sequence[bool] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.mean_init = [float(v) for v in mean]
+        self.std_init = [float(max(abs(v), 1e-6)) for v in std]
+        n = len(self.mean_init)
+        self.log_columns = [bool(v) for v in (log_columns or [False] * n)]
+        self.mean = self.add_weight(shape=(n,), initializer=keras.initializers.Constant(self.mean_init),
+                                    trainable=False, name="mean")
+        self.std = self.add_weight(shape=(n,), initializer=keras.initializers.Constant(self.std_init),
+                                   trainable=False, name="std")
+
+    def call(self, conditions):
+        c = tf.cast(conditions, tf.float32)
+        if any(self.log_columns):
+            mask = tf.constant(self.log_columns)
+            c = tf.where(mask, tf.math.log(tf.maximum(c, 1e-6)), c)
+        return (c - self.mean) / self.std
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean_init, "std": self.std_init,
+                "log_columns": self.log_columns}
+
+
+@keras.saving.register_keras_serializable(package="tfcalo")
+class ShowerTransform(keras.layers.Layer):
+    """Map physical shower values to the network's space and back.
+
+    Modes: ``log`` t = log1p(x / scale); ``power`` t = (x / scale) ** power; ``linear``
+    t = (x - offset) / scale (per-component offset/scale allowed, for tabular data).
+    ``call(x)`` is the forward map (physical -> t); :meth:`inverse` maps t -> physical
+    (negative t is clipped to 0 for log/power, whose physical values are energies >= 0).
+    """
+
+    MODES = ("log", "power", "linear")
+
+    def __init__(self, mode: str = "log", scale: float | Sequence[float] = 1.0,
+                 offset: float | Sequence[float] = 0.0, power: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in self.MODES:
+            raise ConfigError(f"config key 'transform.mode' must be one of {', '.join(self.MODES)}, got {mode!r}")
+        self.mode = mode
+        self.scale_init = np.atleast_1d(np.asarray(scale, "float32")).tolist()
+        self.offset_init = np.atleast_1d(np.asarray(offset, "float32")).tolist()
+        self.power = float(power)
+        self.scale = self.add_weight(shape=(len(self.scale_init),), trainable=False, name="scale",
+                                     initializer=keras.initializers.Constant(self.scale_init))
+        self.offset = self.add_weight(shape=(len(self.offset_init),), trainable=False, name="offset",
+                                      initializer=keras.initializers.Constant(self.offset_init))
+
+    def call(self, x):
+        x = tf.cast(x, tf.float32)
+        if self.mode == "log":
+            return tf.math.log1p(tf.nn.relu(x) / self.scale)
+        if self.mode == "power":
+            return tf.pow(tf.nn.relu(x) / self.scale + 1e-12, self.power)
+        return (x - self.offset) / self.scale
+
+    def inverse(self, t):
+        """Network space -> physical values (same shape)."""
+        if self.mode == "log":
+            return self.scale * tf.math.expm1(tf.nn.relu(t))
+        if self.mode == "power":
+            return self.scale * tf.pow(tf.nn.relu(t) + 1e-12, 1.0 / self.power)
+        return t * self.scale + self.offset
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "scale": self.scale_init,
+                "offset": self.offset_init, "power": self.power}
+
+
+@keras.saving.register_keras_serializable(package="tfcalo")
+class SelfAttention2D(keras.layers.Layer):
+    """SAGAN self-attention over the H*W positions of a (B, H, W, C) feature map.
+
+    ``y = x + gamma * o`` with o = softmax(f(x) g(x)^T) h(x) and 1x1 convolutions f, g
+    (C // reduction channels) and h (C channels); gamma starts at 0 so the block starts as
+    the identity. ``spectral_norm`` wraps the 1x1 convolutions.
+    """
+
+    def __init__(self, reduction: int = 8, spectral_norm: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.reduction = int(reduction)
+        self.spectral_norm = bool(spectral_norm)
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        k = max(1, c // self.reduction)
+        self.f = conv2d(k, 1, use_bias=False, spectral_norm=self.spectral_norm)
+        self.g = conv2d(k, 1, use_bias=False, spectral_norm=self.spectral_norm)
+        self.h = conv2d(c, 1, use_bias=False, spectral_norm=self.spectral_norm)
+        for layer in (self.f, self.g, self.h):
+            layer.build(input_shape)
+        self.gamma = self.add_weight(shape=(), initializer="zeros", name="gamma")
+
+    def call(self, x, training=None):
+        shape = tf.shape(x)
+        b, hw = shape[0], shape[1] * shape[2]
+        f = tf.reshape(self.f(x, training=training), (b, hw, -1))
+        g = tf.reshape(self.g(x, training=training), (b, hw, -1))
+        h = tf.reshape(self.h(x, training=training), (b, hw, -1))
+        attn = tf.nn.softmax(tf.matmul(f, g, transpose_b=True), axis=-1)
+        o = tf.reshape(tf.matmul(attn, h), shape)
+        return x + self.gamma * o
+
+    def get_config(self):
+        return {**super().get_config(), "reduction": self.reduction,
+                "spectral_norm": self.spectral_norm}
+
+
+class _SpectralNormMixin:
+    """Divide the kernel by its largest singular value (one power iteration per training
+    call, Miyato et al. 2018). Unlike ``keras.layers.SpectralNormalization`` (which assigns
+    the normalised kernel back into the trainable variable, so no gradient flows through
+    sigma and replicas write a trainable variable), the normalisation is part of the
+    forward graph and only the non-trainable vector u is updated."""
+
+    def _build_u(self):
+        n_out = int(self.kernel.shape[-1])
+        self.sn_u = self.add_weight(shape=(1, n_out), trainable=False, name="sn_u",
+                                    initializer=keras.initializers.RandomNormal(stddev=1.0),
+                                    aggregation="only_first_replica")
+
+    def normalized_kernel(self, training):
+        w = tf.reshape(self.kernel, (-1, int(self.kernel.shape[-1])))
+        u = tf.convert_to_tensor(self.sn_u)
+        v = tf.math.l2_normalize(tf.matmul(u, w, transpose_b=True))
+        u_new = tf.stop_gradient(tf.math.l2_normalize(tf.matmul(v, w)))
+        v = tf.stop_gradient(v)
+        sigma = tf.reduce_sum(tf.matmul(v, w) * u_new)
+        if training:
+            self.sn_u.assign(u_new)
+        return self.kernel / sigma
+
+
+@keras.saving.register_keras_serializable(package="tfcalo")
+class SNConv2D(_SpectralNormMixin, keras.layers.Conv2D):
+    """Conv2D with spectral normalisation of the kernel."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_u()
+
+    def call(self, inputs, training=None):
+        y = self.convolution_op(inputs, self.normalized_kernel(bool(training)))
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y) if self.activation is not None else y
+
+
+@keras.saving.register_keras_serializable(package="tfcalo")
+class SNDense(_SpectralNormMixin, keras.layers.Dense):
+    """Dense with spectral normalisation of the kernel."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_u()
+
+    def call(self, inputs, training=None):
+        y = tf.matmul(inputs, self.normalized_kernel(bool(training)))
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y) if self.activation is not None else y
+
+
+def conv2d(filters: int, kernel: int, strides: int = 1, padding: str = "same",
+           spectral_norm: bool = False, **kw) -> keras.layers.Layer:
+    """Conv2D, spectral-normalised when ``spectral_norm``."""
+    cls = SNConv2D if spectral_norm else keras.layers.Conv2D
+    return cls(filters, kernel, strides=strides, padding=padding, **kw)
+
+
+def dense(units: int, spectral_norm: bool = False, **kw) -> keras.layers.Layer:
+    """Dense, spectral-normalised when ``spectral_norm``."""
+    return (SNDense if spectral_norm else keras.layers.Dense)(units, **kw)
+
+
+def batch_norm(sync: bool) -> keras.layers.Layer:
+    """BatchNormalization; ``sync=True`` uses global-batch statistics across replicas."""
+    return keras.layers.BatchNormalization(synchronized=sync)
+
+
+# ----------------------------------------------------------------------- shared plumbing
+_CELL_MAX_KEYS = ("cell_max", "max_cell", "shower_max", "max_cell_value")
+
+
+def condition_norm_args(detector, stats: dict | None) -> dict:
+    """Constructor kwargs of :class:`ConditionNormalization` for a detector and stats.json.
+
+    Positive energy-like conditions whose range starts above 0 (cern-ecal Ep, rich-pid p) are
+    log-scaled and standardised from the detector's range; the others use stats
+    ``condition_mean``/``condition_std`` (default: the centre and half-width of the range).
+    """
+    n = detector.n_conditions
+    lo = np.array([r[0] for r in detector.condition_ranges], "float64")
+    hi = np.array([r[1] for r in detector.condition_ranges], "float64")
+    log_cols = [(u == "GeV" and low > 0) for u, low in zip(detector.condition_units, lo)]
+    mean = np.array(stat(stats, "condition_mean", list((lo + hi) / 2), size=n))
+    std = np.array(stat(stats, "condition_std", list((hi - lo) / 2), size=n))
+    for i, is_log in enumerate(log_cols):
+        if is_log:
+            mean[i] = (np.log(lo[i]) + np.log(hi[i])) / 2
+            std[i] = (np.log(hi[i]) - np.log(lo[i])) / np.sqrt(12.0)
+    return {"mean": mean.tolist(), "std": std.tolist(), "log_columns": log_cols}
+
+
+def shower_transform_args(detector, stats: dict | None, transform: dict) -> dict:
+    """Constructor kwargs of :class:`ShowerTransform` from the ``transform`` config section.
+
+    Tabular detectors always use ``linear`` with stats ``shower_mean``/``shower_std``
+    (default 0/1 per component). Calorimeters: ``scale`` 0 means stats max cell value
+    (``cell_max``) / 1000 for log and the max cell value for power (default 1).
+    """
+    if detector.kind == "tabular":
+        n = detector.shower_size
+        return {"mode": "linear", "offset": stat(stats, "shower_mean", [0.0] * n, size=n),
+                "scale": [max(abs(v), 1e-6) for v in stat(stats, "shower_std", [1.0] * n, size=n)]}
+    mode = transform.get("mode", "log")
+    scale = float(transform.get("scale", 0.0))
+    if scale <= 0:
+        cell_max = next((float(stats[k]) for k in _CELL_MAX_KEYS if stats and stats.get(k)), None)
+        if cell_max is None:
+            scale = 1.0
+        else:
+            scale = cell_max / 1000.0 if mode == "log" else cell_max
+    return {"mode": mode, "scale": scale, "power": float(transform.get("power", 0.5))}
+
+
+class GeneratorBase(keras.Model):
+    """Common generator contract: ``generator([noise, conditions]) -> showers``.
+
+    noise (B, latent_dim) standard normal; conditions (B, n_conditions) PHYSICAL; returns
+    PHYSICAL showers (B, *shower_shape). Subclasses implement ``core(noise, conditions_raw,
+    conditions_norm, training) -> t`` in the transformed space.
+    """
+
+    def __init__(self, detector: str, latent_dim: int, condition_norm: dict,
+                 shower_transform: dict, **kwargs):
+        super().__init__(name=kwargs.pop("name", None))
+        from tfcalo.detectors import get_detector
+
+        self.detector = get_detector(detector)
+        self.latent_dim = int(latent_dim)
+        self.cond_norm = ConditionNormalization(**condition_norm)
+        self.transform = ShowerTransform(**shower_transform)
+        self._base_config = {"detector": self.detector.name, "latent_dim": self.latent_dim,
+                             "condition_norm": condition_norm,
+                             "shower_transform": shower_transform}
+
+    def build(self, input_shape):  # sublayers build on the first call
+        self.built = True
+
+    def call(self, inputs, training=None):
+        noise, conditions = inputs
+        noise = tf.cast(noise, tf.float32)
+        conditions = tf.cast(conditions, tf.float32)
+        t = self.core(noise, conditions, self.cond_norm(conditions), training)
+        return self.transform.inverse(t)
+
+    def get_config(self):
+        return dict(self._base_config)
+
+
+class CriticBase(keras.Model):
+    """Common critic contract: ``critic([showers, conditions]) -> dict`` of outputs.
+
+    showers are PHYSICAL (B, *shower_shape). The output dict always has ``score``
+    (B, out_dim): logits for bce/hinge/wgan-gp (out_dim 1) or the Cramér embedding h(x|c).
+    Optional keys: ``ep`` (B,) predicted primary energy in GeV, ``etot`` (B,) physical image
+    sum, ``aux`` (B, k) auxiliary-regressor predictions (scaled targets).
+    ``score_transformed(t, conditions)`` evaluates from the transformed space: gradient
+    penalties interpolate there, so they do not depend on the energy unit.
+    """
+
+    def __init__(self, detector: str, out_dim: int, condition_norm: dict,
+                 shower_transform: dict, **kwargs):
+        super().__init__(name=kwargs.pop("name", None))
+        from tfcalo.detectors import get_detector
+
+        self.detector = get_detector(detector)
+        self.out_dim = int(out_dim)
+        self.cond_norm = ConditionNormalization(**condition_norm)
+        self.transform = ShowerTransform(**shower_transform)
+        self._base_config = {"detector": self.detector.name, "out_dim": self.out_dim,
+                             "condition_norm": condition_norm,
+                             "shower_transform": shower_transform}
+
+    def build(self, input_shape):  # sublayers build on the first call
+        self.built = True
+
+    def call(self, inputs, training=None):
+        showers, conditions = inputs
+        showers = tf.cast(showers, tf.float32)
+        return self.score_transformed(self.transform(showers), tf.cast(conditions, tf.float32),
+                                      training=training, showers=showers)
+
+    def score_transformed(self, t, conditions, training=None, showers=None) -> dict:
+        raise NotImplementedError
+
+    def get_config(self):
+        return dict(self._base_config)

@@ -1,0 +1,133 @@
+"""2DGAN (Rehm et al. 2021; Jaruskova & Vallecorsa 2024) for the 25x25x25 cern-ecal volume.
+
+Generator: latent (conditioned on Ep) -> Dense -> 5x5x5 volume. Three branches see the
+volume through permutations (x, y and z views: the viewed axis becomes the channel axis of a
+5x5 image), each a stack Conv2DTranspose(stride 3) -> Conv2DTranspose(stride 2) -> Conv2D
+(kernel 6, valid) giving 25x25 images with 25 channels; the branches are un-permuted,
+concatenated and fused (a learned 1x1x1 combination) into 25x25x25.
+Discriminator: three permuted Conv2D branches, concatenated, dense, heads real/fake
+(``score``), Ep regression (``ep``, GeV) and the total energy (``etot``, the image sum).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfcalo.models.layers import CriticBase, GeneratorBase, batch_norm
+
+# Permutations of (x, y, z): the last entry is the axis that becomes channels.
+_VIEWS = ((1, 2, 0), (0, 2, 1), (0, 1, 2))
+
+
+def _inverse_perm(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return inv
+
+
+def _block(layers: list, dropout: float, sync: bool):
+    layers += [keras.layers.LeakyReLU(0.2), batch_norm(sync)]
+    if dropout > 0:
+        layers.append(keras.layers.Dropout(dropout))
+
+
+@keras.saving.register_keras_serializable(package="tfcalo")
+class TwoDGANGenerator(GeneratorBase):
+    """Three-branch 2D-convolutional generator of (B, 25, 25, 25) GeV showers.
+
+    Args:
+        filters: channels of each branch's transposed convolutions (published: 64).
+        seed_channels: channels of the 5x5x5 seed volume.
+        conditioning: ``multiply`` (noise * Ep / ep_ref, as the original) or ``concat``
+            (noise concatenated with the normalised log Ep).
+        ep_ref: reference energy (GeV) of the multiplicative conditioning.
+    """
+
+    def __init__(self, detector: str = "cern-ecal", latent_dim: int = 64, filters: int = 16,
+                 seed_channels: int = 1, dropout: float = 0.0, conditioning: str = "multiply",
+                 sync_batchnorm: bool = True, ep_ref: float = 100.0,
+                 condition_norm: dict | None = None, shower_transform: dict | None = None,
+                 **kwargs):
+        super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
+        self.n = self.detector.shower_shape[0]
+        self.seed_channels = int(seed_channels)
+        self.conditioning = conditioning
+        self.ep_ref = float(ep_ref)
+        self.dense = keras.layers.Dense(5 * 5 * 5 * self.seed_channels)
+        self.branches = []
+        for _ in _VIEWS:
+            layers = [keras.layers.Conv2DTranspose(filters, 5, strides=3, padding="same")]
+            _block(layers, dropout, sync_batchnorm)
+            layers.append(keras.layers.Conv2DTranspose(filters, 5, strides=2, padding="same"))
+            _block(layers, dropout, sync_batchnorm)
+            layers.append(keras.layers.Conv2D(self.n, 30 - self.n + 1, padding="valid"))
+            self.branches.append(keras.Sequential(layers))
+        self.fuse = keras.layers.Dense(1)
+        self._config = {"filters": filters, "seed_channels": seed_channels, "dropout": dropout,
+                        "conditioning": conditioning, "sync_batchnorm": sync_batchnorm,
+                        "ep_ref": ep_ref}
+
+    def core(self, noise, conditions, cond_norm, training):
+        if self.conditioning == "multiply":
+            z = noise * (conditions[:, :1] / self.ep_ref)
+        else:
+            z = tf.concat([noise, cond_norm], axis=-1)
+        v = tf.reshape(self.dense(z), (-1, 5, 5, 5, self.seed_channels))
+        views = []
+        for perm, branch in zip(_VIEWS, self.branches):
+            vp = tf.transpose(v, (0, *(p + 1 for p in perm), 4))
+            img = tf.reshape(vp, (-1, 5, 5, 5 * self.seed_channels))
+            out = branch(img, training=training)  # (B, n, n, n): axes perm[0], perm[1], perm[2]
+            views.append(tf.transpose(out, (0, *(p + 1 for p in _inverse_perm(perm)))))
+        fused = self.fuse(tf.stack(views, axis=-1))[..., 0]
+        return tf.nn.relu(fused)
+
+    def get_config(self):
+        return {**super().get_config(), **self._config}
+
+
+@keras.saving.register_keras_serializable(package="tfcalo")
+class TwoDGANDiscriminator(CriticBase):
+    """Three permuted Conv2D branches -> dense -> heads ``score``, ``ep`` (GeV), ``etot``.
+
+    The discriminator is unconditional (auxiliary-classifier style, as the original): the Ep
+    head does the conditioning. ``etot`` is the physical image sum (no parameters).
+    """
+
+    def __init__(self, detector: str = "cern-ecal", out_dim: int = 1, filters: int = 16,
+                 hidden: int = 64, dropout: float = 0.0, sync_batchnorm: bool = True,
+                 ep_ref: float = 100.0, condition_norm: dict | None = None,
+                 shower_transform: dict | None = None, **kwargs):
+        super().__init__(detector, out_dim, condition_norm, shower_transform, **kwargs)
+        self.ep_ref = float(ep_ref)
+        self.branches = []
+        for _ in _VIEWS:
+            layers = [keras.layers.Conv2D(filters, 5, padding="same")]
+            _block(layers, dropout, sync_batchnorm)
+            layers.append(keras.layers.Conv2D(filters, 5, strides=2, padding="valid"))
+            _block(layers, dropout, sync_batchnorm)
+            layers += [keras.layers.Conv2D(filters, 3, strides=2, padding="valid"),
+                       keras.layers.LeakyReLU(0.2), keras.layers.Flatten()]
+            self.branches.append(keras.Sequential(layers))
+        self.hidden = keras.layers.Dense(hidden)
+        self.act = keras.layers.LeakyReLU(0.2)
+        self.score_head = keras.layers.Dense(self.out_dim)
+        self.ep_head = keras.layers.Dense(1)
+        self._config = {"filters": filters, "hidden": hidden, "dropout": dropout,
+                        "sync_batchnorm": sync_batchnorm, "ep_ref": ep_ref}
+
+    def score_transformed(self, t, conditions, training=None, showers=None):
+        feats = [branch(tf.transpose(t, (0, *(p + 1 for p in perm))), training=training)
+                 for perm, branch in zip(_VIEWS, self.branches)]
+        h = self.act(self.hidden(tf.concat(feats, axis=-1)))
+        out = {"score": self.score_head(h),
+               "ep": self.ep_ref * tf.nn.softplus(self.ep_head(h))[:, 0]}
+        if showers is None:
+            showers = self.transform.inverse(t)
+        out["etot"] = tf.reduce_sum(tf.reshape(showers, (tf.shape(showers)[0], -1)), axis=-1)
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), **self._config}

@@ -1,0 +1,303 @@
+"""ConditionalGAN: one keras.Model that owns a generator, a critic, their optimizers and the
+objective, and trains with ``fit`` under any tf.distribute strategy.
+
+Data: a ``tf.data.Dataset`` of batches ``(showers, conditions, weights)`` or
+``(showers, conditions, weights, targets)``: showers (B, *shower_shape) and conditions
+(B, n_conditions) PHYSICAL, weights (B,) (may be negative), targets (B, k) the auxiliary
+regressor's observables (``tfcalo.physics.regression_targets`` of the real showers, in the
+order of the config's ``aux_targets``). Without targets, a model with a regressor computes
+them in the train step with ``tf.numpy_function``; precompute them once with
+:func:`with_regression_targets` for speed.
+
+One ``train_step`` = ``critic_steps`` critic updates on the batch (fresh noise each) and one
+generator update. Losses are global weighted means (see :mod:`tfcalo.training.objectives`);
+the logged values are global (all replicas) and averaged over the epoch.
+
+Noise: stateless normal draws keyed by (seed, replica id, generator step, draw tag), so runs are
+reproducible for a seed and replicas draw different noise. ``noise_hook(kind, conditions, dim)``
+replaces it (tests use a deterministic function of the conditions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfcalo.training.objectives import Objective, global_weight_sum, weighted_share
+
+_TAGS = {"latent": 1, "latent2": 2, "uniform": 3}
+
+
+def _aux_default_scale(name: str) -> float:
+    """Typical magnitude of an observable (divides the regression targets)."""
+    if name.startswith("asymmetry") or name.startswith("sparsity") or name == "sampling_fraction":
+        return 1.0
+    if name.startswith("n_cells"):
+        return 50.0
+    if name.startswith("total_energy"):
+        return 1000.0
+    return 2.0  # widths, centres of gravity in cm
+
+
+def with_regression_targets(dataset: tf.data.Dataset, detector, names: Sequence[str]):
+    """Map a dataset of (showers, conditions, weights) batches to add ``targets`` (B, k)."""
+    from tfcalo.physics import regression_targets
+
+    k = len(names)
+
+    def _np(showers, conditions):
+        return regression_targets(detector, showers, conditions, list(names)).astype("float32")
+
+    def _map(showers, conditions, weights, *rest):
+        t = tf.numpy_function(_np, [showers, conditions], tf.float32)
+        t.set_shape((showers.shape[0], k))
+        return showers, conditions, weights, t
+
+    return dataset.map(_map)
+
+
+@keras.saving.register_keras_serializable(package="tfcalo")
+class ConditionalGAN(keras.Model):
+    """Conditional GAN trained by ``fit`` with a pluggable objective.
+
+    Args:
+        generator: a tfcalo generator (``generator([noise, conditions])``, ``latent_dim``).
+        discriminator: a tfcalo critic (``critic([showers, conditions]) -> dict``).
+        objective: a :class:`tfcalo.training.objectives.Objective`.
+        critic_steps: critic updates per generator update.
+        optimizer: dict with generator_lr, discriminator_lr, beta_1, beta_2, pretrain_lr.
+        aux: dict with targets (names), mode (multi-task | two-step), weight, scales; or None.
+        seed: noise seed.
+        model_name, config: recorded for get_config / run.json.
+
+    Example:
+        >>> gan = tfcalo.models.build("sagan", "lhcb-ecal", {}, stats)
+        >>> gan.compile()
+        >>> gan.fit(ds, epochs=1)
+        >>> showers = gan.generate(conditions, seed=1)
+    """
+
+    def __init__(self, generator, discriminator, objective: Objective, critic_steps: int = 1,
+                 optimizer: dict | None = None, aux: dict | None = None, seed: int = 0,
+                 model_name: str = "", config: dict | None = None, **kwargs):
+        super().__init__(name=kwargs.pop("name", "conditional_gan"))
+        self.generator = generator
+        self.discriminator = discriminator
+        self.objective = objective
+        self.critic_steps = int(critic_steps)
+        self.optimizer_config = dict(optimizer or {})
+        self.aux = dict(aux) if aux and aux.get("targets") else None
+        self.seed = int(seed)
+        self.model_name = model_name
+        self.config = config or {}
+        self.detector = generator.detector
+        self.latent_dim = int(generator.latent_dim)
+        self.noise_hook: Callable | None = None
+        self.regressor_frozen = False
+        self._build_networks()
+        self.built = True
+        self._trackers: dict[str, keras.metrics.Mean] = {}
+        self._gen_fn = None
+
+    # ------------------------------------------------------------------ setup
+    def _build_networks(self) -> None:
+        z = tf.zeros((2, self.latent_dim))
+        c = tf.constant(np.tile(np.mean(self.detector.condition_ranges, axis=1), (2, 1)),
+                        tf.float32)
+        x = self.generator([z, c], training=False)
+        self.discriminator([x, c], training=False)
+
+    def compile(self, g_optimizer=None, d_optimizer=None, jit_compile: bool = False,
+                steps_per_execution: int = 1, **kwargs) -> None:
+        """Create (unless given) and build both Adam optimizers from the config.
+
+        Call inside the strategy scope the model was built in.
+        """
+        oc = self.optimizer_config
+        beta_1, beta_2 = oc.get("beta_1", 0.5), oc.get("beta_2", 0.9)
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(
+            oc.get("generator_lr", 1e-4), beta_1=beta_1, beta_2=beta_2)
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(
+            oc.get("discriminator_lr", 1e-4), beta_1=beta_1, beta_2=beta_2)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        super().compile(optimizer=self.g_optimizer, jit_compile=jit_compile,
+                        steps_per_execution=steps_per_execution, **kwargs)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _track(self, logs: dict) -> dict:
+        out = {}
+        for key, value in logs.items():
+            if key not in self._trackers:
+                self._trackers[key] = keras.metrics.Mean(name=key)
+            self._trackers[key].update_state(value)
+            out[key] = self._trackers[key].result()
+        return out
+
+    # ------------------------------------------------------------------ randomness
+    def draw(self, kind: str, conditions: tf.Tensor, dim: int, index: int = 0) -> tf.Tensor:
+        """Noise (B, dim) for this replica: ``latent*`` standard normal, ``uniform`` U(0,1).
+
+        Keyed by (seed, replica id, generator step, kind, index): reproducible, and different
+        on every replica and every draw. ``noise_hook`` replaces it when set.
+        """
+        if self.noise_hook is not None:
+            return tf.cast(self.noise_hook(kind, conditions, dim), tf.float32)
+        ctx = tf.distribute.get_replica_context()
+        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+        step = tf.cast(self.g_optimizer.iterations, tf.int32) if hasattr(self, "g_optimizer") else 0
+        key = tf.constant([self.seed, 0], tf.int32)
+        for data in (replica, step, _TAGS.get(kind.rstrip("0123456789"), 0) * 1000 + index):
+            key = tf.random.experimental.stateless_fold_in(key, tf.cast(data, tf.int32))
+        shape = tf.stack([tf.shape(conditions)[0], dim])
+        if kind == "uniform":
+            return tf.random.stateless_uniform(shape, key)
+        return tf.random.stateless_normal(shape, key)
+
+    # ------------------------------------------------------------------ training
+    def _unpack(self, data):
+        if not isinstance(data, tuple | list) or len(data) not in (3, 4):
+            raise ValueError("ConditionalGAN expects batches (showers, conditions, weights[, targets])")
+        showers, conditions, weights = (tf.cast(d, tf.float32) for d in data[:3])
+        targets = tf.cast(data[3], tf.float32) if len(data) == 4 else None
+        return showers, conditions, weights, targets
+
+    def _targets(self, showers, conditions, targets):
+        if targets is None:
+            from tfcalo.physics import regression_targets
+
+            names = list(self.aux["targets"])
+            det = self.detector.name
+
+            def _np(s, c):
+                return regression_targets(det, s, c, names).astype("float32")
+
+            targets = tf.numpy_function(_np, [showers, conditions], tf.float32)
+            targets.set_shape((None, len(names)))
+        return targets / tf.constant(self.aux["scales"], tf.float32)
+
+    def _aux_loss(self, predictions, targets, weights, den):
+        per_example = tf.reduce_mean(tf.square(predictions - targets), axis=-1)
+        return weighted_share(per_example, weights, den)
+
+    def _fakes(self, conditions, index, training=True):
+        z = self.draw("latent", conditions, self.latent_dim, index)
+        fake = self.generator([z, conditions], training=training)
+        fake2 = None
+        if self.objective.needs_second_fake:
+            z2 = self.draw("latent2", conditions, self.latent_dim, index)
+            fake2 = self.generator([z2, conditions], training=training)
+        return fake, fake2
+
+    def train_step(self, data):
+        real, conditions, weights, targets = self._unpack(data)
+        den = global_weight_sum(weights)
+        multitask = (self.aux is not None and self.aux.get("mode") == "multi-task"
+                     and not self.regressor_frozen)
+        if multitask:
+            targets = self._targets(real, conditions, targets)
+        d_vars = self.discriminator.trainable_variables
+        logs: dict = {}
+        for k in range(self.critic_steps):
+            fake, fake2 = self._fakes(conditions, k)
+            with tf.GradientTape() as tape:
+                d_loss, d_logs, out_r = self.objective.critic_loss(
+                    self.discriminator, real, fake, conditions, weights, den,
+                    lambda kind, c, dim, _k=k: self.draw(kind, c, dim, _k), fake2)
+                if multitask:
+                    aux = self.aux["weight"] * self._aux_loss(out_r["aux"], targets, weights, den)
+                    d_logs["d_aux"] = aux
+                    d_loss = d_loss + aux
+                    d_logs["d_loss"] = d_loss
+            grads = tape.gradient(d_loss, d_vars)
+            self.d_optimizer.apply(grads, d_vars)
+        logs.update(d_logs)
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake, fake2 = self._fakes(conditions, self.critic_steps)
+            g_loss, g_logs = self.objective.generator_loss(
+                self.discriminator, real, fake, conditions, weights, den, fake2)
+        grads = tape.gradient(g_loss, g_vars)
+        self.g_optimizer.apply(grads, g_vars)
+        logs.update(g_logs)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            keys = sorted(logs)
+            reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [logs[k] for k in keys])
+            logs = dict(zip(keys, reduced))
+        return self._track(logs)
+
+    # ------------------------------------------------------------------ regressor (SAGAN)
+    def freeze_regressor(self, frozen: bool = True) -> None:
+        """Freeze (or unfreeze) the critic's shared trunk and regressor (two-step training)."""
+        if not hasattr(self.discriminator, "set_regressor_trainable"):
+            raise ValueError(f"the {self.model_name} critic has no auxiliary regressor")
+        self.discriminator.set_regressor_trainable(not frozen)
+        self.regressor_frozen = bool(frozen)
+        self.train_function = None  # retrace with the new trainable set
+
+    def pretrain_regressor(self, dataset: tf.data.Dataset, steps: int, freeze: bool = True) -> float:
+        """Train trunk + regressor on the weighted MSE of the scaled targets for ``steps``
+        batches of ``dataset`` (same element format as fit), then freeze them if ``freeze``.
+
+        Returns the global loss of the last step.
+        """
+        if self.aux is None:
+            raise ValueError(f"the {self.model_name} model has no auxiliary regressor targets")
+        disc = self.discriminator
+        strategy = self.distribute_strategy
+        with strategy.scope():
+            opt = keras.optimizers.Adam(self.optimizer_config.get("pretrain_lr", 1e-3))
+            variables = (disc.trunk.trainable_variables + disc.regressor.trainable_variables
+                         + disc.regressor_head.trainable_variables)
+            opt.build(variables)
+
+        def step(data):
+            real, conditions, weights, targets = self._unpack(data)
+            targets = self._targets(real, conditions, targets)
+            den = global_weight_sum(weights)
+            with tf.GradientTape() as tape:
+                pred = disc.regress(disc.transform(real), disc.cond_norm(conditions), training=True)
+                loss = self._aux_loss(pred, targets, weights, den)
+            opt.apply(tape.gradient(loss, variables), variables)
+            return loss
+
+        @tf.function
+        def dist_step(data):
+            losses = strategy.run(step, args=(data,))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+        loss = float("nan")
+        for data in strategy.experimental_distribute_dataset(dataset.take(int(steps))):
+            loss = float(dist_step(data))
+        if freeze:
+            self.freeze_regressor(True)
+        return loss
+
+    # ------------------------------------------------------------------ sampling
+    def generate(self, conditions, seed: int | None = None, batch_size: int = 1024) -> np.ndarray:
+        """PHYSICAL showers (N, *shower_shape) float32 for PHYSICAL conditions (N, n_cond).
+
+        Noise is standard normal from ``numpy.random.default_rng(seed)``.
+        """
+        conditions = np.asarray(conditions, dtype="float32").reshape(-1, self.detector.n_conditions)
+        rng = np.random.default_rng(seed)
+        noise = rng.standard_normal((len(conditions), self.latent_dim)).astype("float32")
+        if self._gen_fn is None:
+            gen = self.generator
+            self._gen_fn = tf.function(lambda z, c: gen([z, c], training=False), reduce_retracing=True)
+        out = [self._gen_fn(noise[i:i + batch_size], conditions[i:i + batch_size]).numpy()
+               for i in range(0, len(conditions), batch_size)]
+        if not out:
+            return np.zeros((0, *self.detector.shower_shape), "float32")
+        return np.concatenate(out).astype("float32")
+
+    def get_config(self):
+        return {"model_name": self.model_name, "detector": self.detector.name,
+                "config": self.config, "seed": self.seed}
