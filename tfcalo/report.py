@@ -1,0 +1,396 @@
+"""The validation report: PNG plots (matplotlib, Agg), report.html and TensorBoard summaries.
+
+:func:`write_report` takes an :class:`tfcalo.evaluation.EvaluationResult` and writes into a
+directory::
+
+    metrics.json        every number (evaluation.EvaluationResult.metrics + provenance)
+    blessing.json       {"blessed": bool, "checks": [...]}
+    plots/*.png         observables with ratio panels, mean showers, profiles,
+                        sampling fraction / resolution against energy, PRD curves
+    report.html         one page for colleagues: provenance, metrics table with pass/fail,
+                        speed, all plots (relative links) and what each metric means
+    tensorboard/        the scalar metrics and every plot as an image summary
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from tfcalo.atomic import atomic_write_text
+from tfcalo.detectors import Detector, get_detector
+
+REAL_COLOR, GEN_COLOR = "#1f1f1f", "#d62728"
+
+#: Short explanations shown under the metrics table.
+EXPLANATIONS: dict[str, str] = {
+    "prd_auc": "Area under the precision-recall-for-distributions curve (Sajjadi et al.), "
+               "k-means histograms of real and generated samples; 1 means identical. The "
+               "reported value is the minimum over raw showers and physics observables "
+               "(seed 000).",
+    "fpd": "Frechet distance between Gaussians fitted to the standardised physics "
+           "observables of real and generated showers, with a bootstrap error; 0 is ideal.",
+    "frd": "Frechet Regression Distance: the same on the penultimate layer of an energy "
+           "regressor trained on real showers (seed 003); 0 is ideal.",
+    "jsd_fidelity": "Fidelity score: sum over observables of the Jensen-Shannon divergence "
+                    "of their histograms (seed 003); 0 is ideal.",
+    "classifier_auc_observables": "ROC AUC of a classifier trained to tell real from "
+                                  "generated showers by their observables (held-out half); "
+                                  "0.5 means it cannot tell them apart.",
+    "classifier_auc_showers": "The same classifier on the raw shower cells.",
+    "ks_max": "Largest Kolmogorov-Smirnov statistic over the observables (max CDF gap).",
+    "w1_rel_max": "Largest Wasserstein-1 distance over the observables, in units of the "
+                  "real standard deviation.",
+    "sf_ratio_max_deviation": "Largest |generated/real - 1| of the mean sampling fraction "
+                              "(visible/primary energy) over primary-energy bins.",
+    "resolution_ratio_max_deviation": "Largest |generated/real - 1| of the relative "
+                                      "resolution sigma90/mu90 over energy bins.",
+}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _hist_with_ratio(plt, path: Path, real: np.ndarray, gen: np.ndarray,
+                     weights: np.ndarray | None, name: str, bins: int) -> None:
+    lo, hi = np.percentile(np.concatenate([real, gen]), [0.5, 99.5])
+    if not np.isfinite(lo) or hi <= lo:
+        lo, hi = float(np.min(real)) - 0.5, float(np.max(real)) + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    hr, _ = np.histogram(real, edges, weights=weights, density=False)
+    hg, _ = np.histogram(gen, edges)
+    nr, ng = max(abs(hr.sum()), 1e-12), max(hg.sum(), 1e-12)
+    hr, hg = hr / nr, hg / ng
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(5, 4.5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    ax.stairs(hr, edges, color=REAL_COLOR, label="real", fill=False, linewidth=1.5)
+    ax.stairs(hg, edges, color=GEN_COLOR, label="generated", linewidth=1.2)
+    ax.set_ylabel("fraction of showers")
+    ax.legend(frameon=False)
+    ax.set_title(name)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(hr > 0, hg / hr, np.nan)
+    rax.plot(centres, ratio, "o", color=GEN_COLOR, markersize=3)
+    rax.axhline(1.0, color="grey", linewidth=0.8)
+    rax.set_ylim(0.5, 1.5)
+    rax.set_ylabel("gen/real")
+    rax.set_xlabel(name)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _images(plt, path: Path, real: np.ndarray, gen: np.ndarray, title: str,
+            xlabel: str, ylabel: str) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    vmax = float(max(real.max(), gen.max(), 1e-12))
+    vmin = max(vmax * 1e-5, float(min(real[real > 0].min() if (real > 0).any() else vmax,
+                                       gen[gen > 0].min() if (gen > 0).any() else vmax)))
+    from matplotlib.colors import LogNorm
+
+    for ax, img, label in ((axes[0], real, "real"), (axes[1], gen, "generated")):
+        im = ax.imshow(np.clip(img, vmin, None), origin="lower", norm=LogNorm(vmin, vmax),
+                       cmap="viridis")
+        ax.set_title(f"{title}: {label}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(real > vmax * 1e-4, gen / real, np.nan)
+    im = axes[2].imshow(ratio, origin="lower", vmin=0.5, vmax=1.5, cmap="RdBu_r")
+    axes[2].set_title("generated / real")
+    axes[2].set_xlabel(xlabel)
+    fig.colorbar(im, ax=axes[2], fraction=0.046)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _profile(plt, path: Path, real: np.ndarray, gen: np.ndarray, xlabel: str,
+             ylabel: str, title: str, logy: bool) -> None:
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(5, 4.5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    x = np.arange(len(real))
+    ax.plot(x, real, "-", color=REAL_COLOR, label="real")
+    ax.plot(x, gen, "--", color=GEN_COLOR, label="generated")
+    if logy and (np.asarray(real) > 0).any():
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rax.plot(x, np.where(np.asarray(real) > 0, np.asarray(gen) / real, np.nan), "o",
+                 color=GEN_COLOR, markersize=3)
+    rax.axhline(1.0, color="grey", linewidth=0.8)
+    rax.set_ylim(0.5, 1.5)
+    rax.set_ylabel("gen/real")
+    rax.set_xlabel(xlabel)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _energy_bins(plt, path: Path, eb: dict) -> None:
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True,
+                             gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    e = eb["centre_gev"]
+    for col, (key, label) in enumerate((("sf", "sampling fraction (mean visible/primary)"),
+                                        ("resolution", "resolution sigma90/mu90"))):
+        ax, rax = axes[0, col], axes[1, col]
+        ax.plot(e, eb[f"{key}_real"], "o-", color=REAL_COLOR, label="real")
+        ax.plot(e, eb[f"{key}_gen"], "s--", color=GEN_COLOR, label="generated")
+        ax.set_ylabel(label)
+        ax.set_xscale("log")
+        ax.legend(frameon=False)
+        rax.plot(e, eb[f"{key}_ratio"], "o", color=GEN_COLOR)
+        rax.axhline(1.0, color="grey", linewidth=0.8)
+        rax.set_ylabel("gen/real")
+        rax.set_xlabel("primary energy [GeV]")
+        rax.set_xscale("log")
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _prd(plt, path: Path, curves: dict) -> None:
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for (label, (prec, rec)), style in zip(curves.items(), ("-", "--")):
+        ax.plot(rec, prec, style, label=label)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("PRD curves")
+    ax.legend(frameon=False)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def write_plots(detector: Detector | str, plots: dict, plot_dir: Path, bins: int = 50
+                ) -> list[tuple[str, str]]:
+    """Write every PNG into ``plot_dir``; return ``[(file name, caption)]`` in report order.
+
+    ``plots`` is :attr:`tfcalo.evaluation.EvaluationResult.plots`.
+    """
+    det = get_detector(detector)
+    plt = _plt()
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    made: list[tuple[str, str]] = []
+    unit = det.energy_unit
+    if det.kind == "image2d":
+        _images(plt, plot_dir / "mean_shower.png", plots["mean_real"], plots["mean_gen"],
+                f"mean shower [{unit}]", "x cell", "y cell")
+        made.append(("mean_shower.png", "Average shower image (log colour scale) and the "
+                     "generated/real ratio per cell."))
+    elif det.kind == "volume3d":
+        axis = det.layer_axis
+        xy_r = plots["mean_real"].sum(axis=axis).T  # [x, y] -> rows = y
+        xy_g = plots["mean_gen"].sum(axis=axis).T
+        _images(plt, plot_dir / "mean_shower_xy.png", xy_r, xy_g,
+                f"mean shower, summed over layers [{unit}]", "x cell", "y cell")
+        made.append(("mean_shower_xy.png", "Average shower summed over layers (transverse "
+                     "x-y view) and the generated/real ratio."))
+    if "longitudinal_real" in plots:
+        _profile(plt, plot_dir / "longitudinal_profile.png", plots["longitudinal_real"],
+                 plots["longitudinal_gen"], "layer", f"mean energy per layer [{unit}]",
+                 "longitudinal profile", logy=False)
+        made.append(("longitudinal_profile.png", "Mean energy per layer (front to back)."))
+    if "radial_real" in plots:
+        _profile(plt, plot_dir / "radial_profile.png", plots["radial_real"],
+                 plots["radial_gen"], "radius [cells]", f"mean energy [{unit}]",
+                 "radial profile", logy=True)
+        made.append(("radial_profile.png", "Mean energy against distance from the shower "
+                     "axis."))
+    if plots.get("energy_bins") and plots["energy_bins"]["centre_gev"]:
+        _energy_bins(plt, plot_dir / "energy_response.png", plots["energy_bins"])
+        made.append(("energy_response.png", "Sampling fraction and relative resolution "
+                     "(sigma90/mu90) in bins of primary energy, with generated/real ratios."))
+    _prd(plt, plot_dir / "prd_curves.png",
+         {"raw showers": plots["prd_raw"], "observables": plots["prd_observables"]})
+    made.append(("prd_curves.png", "Precision-recall curves for distributions: raw showers "
+                 "and physics observables."))
+    for name, real in plots["observables_real"].items():
+        fname = f"obs_{_slug(name)}.png"
+        _hist_with_ratio(plt, plot_dir / fname, np.asarray(real, float),
+                         np.asarray(plots["observables_gen"][name], float),
+                         plots.get("weights"), name, bins)
+        made.append((fname, f"Distribution of {name}, real (weighted) vs generated."))
+    return made
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int | float):
+        if not math.isfinite(x):
+            return str(x)
+        return f"{x:.4g}"
+    return html.escape(str(x))
+
+
+def render_html(metrics: dict, blessing: dict, figures: list[tuple[str, str]],
+                provenance: dict) -> str:
+    """The report page (self-contained HTML; images as relative links under plots/)."""
+    det = metrics.get("detector", "")
+    status = "BLESSED" if blessing["blessed"] else "NOT BLESSED"
+    colour = "#2e7d32" if blessing["blessed"] else "#c62828"
+    rows = []
+    for c in blessing["checks"]:
+        mark = "pass" if c["passed"] else "FAIL"
+        rows.append(f"<tr><td>{html.escape(c['metric'])}</td><td>{_fmt(c['value'])}</td>"
+                    f"<td>{html.escape(c['op'])} {_fmt(c['threshold'])}</td>"
+                    f"<td class='{mark.lower()}'>{mark}</td></tr>")
+    checked = {c["metric"] for c in blessing["checks"]}
+    extra = []
+    for key in ("prd_auc", "prd_auc_raw", "prd_auc_observables", "fpd", "frd",
+                "jsd_fidelity", "classifier_auc_observables", "classifier_auc_showers",
+                "ks_max", "w1_rel_max", "sf_ratio_max_deviation",
+                "resolution_ratio_max_deviation"):
+        if key in checked or metrics.get(key) is None:
+            continue
+        val = _fmt(metrics[key])
+        if key == "fpd":
+            val += f" &plusmn; {_fmt(metrics.get('fpd_error'))}"
+        extra.append(f"<tr><td>{key}</td><td>{val}</td><td>-</td><td>info</td></tr>")
+    obs_rows = "".join(
+        f"<tr><td>{html.escape(n)}</td><td>{_fmt(v['real_mean'])} &plusmn; "
+        f"{_fmt(v['real_std'])}</td><td>{_fmt(v['gen_mean'])} &plusmn; {_fmt(v['gen_std'])}"
+        f"</td><td>{_fmt(v['ks'])}</td><td>{_fmt(v['w1'])}</td>"
+        f"<td>{_fmt(metrics.get('jsd_per_observable', {}).get(n))}</td></tr>"
+        for n, v in metrics.get("observables", {}).items())
+    speed_html = ""
+    sp = metrics.get("speed")
+    if sp:
+        srows = "".join(
+            f"<tr><td>{b}</td><td>{_fmt(v['ms_per_shower'])}</td>"
+            f"<td>{_fmt(sp['speedup'].get(b))}</td><td>{v['repeats']}</td></tr>"
+            for b, v in sp["batch"].items())
+        speed_html = (
+            "<h2>Generation speed</h2><table><tr><th>batch</th><th>ms per shower</th>"
+            "<th>speed-up vs Geant4</th><th>timed calls</th></tr>" + srows + "</table>"
+            f"<p>Detailed simulation replaced: {_fmt(sp.get('geant4_ms_per_shower'))} ms per "
+            f"shower ({html.escape(str(sp.get('geant4_note') or 'unknown'))}). Median over "
+            "timed calls after one warm-up call (CaloChallenge protocol).</p>")
+    prov = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in provenance.items())
+    figs = "".join(
+        f"<figure><img src='plots/{html.escape(f)}' alt='{html.escape(f)}'>"
+        f"<figcaption>{html.escape(c)}</figcaption></figure>" for f, c in figures)
+    expl = "".join(f"<dt>{k}</dt><dd>{html.escape(v)}</dd>" for k, v in EXPLANATIONS.items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>tfcalo validation report: {html.escape(det)}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
+td.pass {{ color: #2e7d32; }} td.fail {{ color: #c62828; font-weight: bold; }}
+figure {{ display: inline-block; margin: 0.5em; vertical-align: top; max-width: 520px; }}
+figure img {{ max-width: 100%; }} figcaption {{ font-size: 0.85em; color: #555; }}
+.status {{ color: {colour}; font-weight: bold; }}
+</style></head><body>
+<h1>Fast-simulation validation report: {html.escape(det)}</h1>
+<p class="status">{status}: {sum(c['passed'] for c in blessing['checks'])} of
+{len(blessing['checks'])} checks passed.</p>
+<p>{metrics.get('n_real')} real showers compared with {metrics.get('n_generated')} generated
+for the same conditions{' (real showers weighted)' if metrics.get('weighted') else ''}.</p>
+<h2>Provenance</h2><table>{prov}</table>
+<h2>Metrics</h2>
+<table><tr><th>metric</th><th>value</th><th>threshold</th><th>result</th></tr>
+{''.join(rows)}{''.join(extra)}</table>
+<h2>Observables</h2>
+<table><tr><th>observable</th><th>real mean &plusmn; std</th><th>generated mean &plusmn; std</th>
+<th>KS</th><th>W1</th><th>JSD</th></tr>{obs_rows}</table>
+{speed_html}
+<h2>Plots</h2>{figs}
+<h2>What the metrics mean</h2><dl>{expl}</dl>
+<p>All numbers: <a href="metrics.json">metrics.json</a>; blessing:
+<a href="blessing.json">blessing.json</a>; TensorBoard: <code>tensorboard --logdir
+tensorboard</code>.</p>
+</body></html>
+"""
+
+
+def scalar_metrics(metrics: dict) -> dict[str, float]:
+    """Flat numeric metrics for TensorBoard (nested dicts joined with '/')."""
+    out: dict[str, float] = {}
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}/{k}" if prefix else str(k), v)
+        elif isinstance(node, int | float) and not isinstance(node, bool):
+            if math.isfinite(node):
+                out[prefix] = float(node)
+
+    walk("", {k: v for k, v in metrics.items() if k != "energy_bins"})
+    return out
+
+
+def write_tensorboard(log_dir: Path, metrics: dict, plot_dir: Path,
+                      figures: list[tuple[str, str]], step: int = 0) -> None:
+    """Scalars of :func:`scalar_metrics` and every PNG as an image summary."""
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(log_dir))
+    with writer.as_default():
+        for name, value in scalar_metrics(metrics).items():
+            tf.summary.scalar(f"evaluation/{name}", value, step=step)
+        for fname, caption in figures:
+            img = tf.io.decode_png(tf.io.read_file(str(plot_dir / fname)), channels=4)
+            tf.summary.image(f"plots/{Path(fname).stem}", img[None], step=step,
+                             description=caption)
+    writer.flush()
+    writer.close()
+
+
+def write_report(out_dir: str | Path, result, provenance: dict | None = None,
+                 bins: int = 50, tensorboard: bool = True) -> Path:
+    """Write metrics.json, blessing.json, plots/, report.html (and tensorboard/) into out_dir.
+
+    Args:
+        out_dir: existing or new directory (files inside are overwritten).
+        result: :class:`tfcalo.evaluation.EvaluationResult`.
+        provenance: model/data description shown in the report and stored in metrics.json.
+        bins: histogram bins of the observable plots.
+        tensorboard: also write TensorBoard summaries under out_dir/tensorboard.
+
+    Returns:
+        Path of report.html.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    provenance = dict(provenance or {})
+    metrics = dict(result.metrics)
+    metrics["provenance"] = provenance
+    metrics["blessed"] = result.blessing["blessed"]
+    figures = write_plots(metrics["detector"], result.plots, out / "plots", bins=bins)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=_json))
+    atomic_write_text(out / "blessing.json", json.dumps(result.blessing, indent=2,
+                                                        default=_json))
+    page = render_html(metrics, result.blessing, figures, provenance)
+    atomic_write_text(out / "report.html", page)
+    if tensorboard:
+        write_tensorboard(out / "tensorboard", metrics, out / "plots", figures)
+    return out / "report.html"
+
+
+def _json(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serialisable: {type(x)}")
