@@ -2,8 +2,8 @@
 
 Inputs: ``model`` (a trained run directory or SavedModel), ``data`` (canonical dataset
 artifact) and optionally ``regressor`` (an energy regressor artifact; enables FRD).
-Outputs: ``evaluation`` (metrics.json, blessing.json, plots/, report.html, tensorboard/) and
-``blessing`` (blessing.json alone, for the export component). Parameters are the fields of
+Output: ``evaluation`` (type Evaluation: metrics.json, blessing.json, plots/, report.html,
+tensorboard/); the export component reads its blessing.json. Parameters are the fields of
 :class:`tfcalo.evaluation.EvaluateConfig`.
 
 :func:`evaluate_to_dir` is the same work for the ``tfcalo evaluate`` command.
@@ -11,7 +11,6 @@ Outputs: ``evaluation`` (metrics.json, blessing.json, plots/, report.html, tenso
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -114,22 +113,16 @@ def _executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
         provenance={"model_fingerprint": inputs["model"].fingerprint,
                     "data_fingerprint": inputs["data"].fingerprint},
     )
-    shutil.copy(Path(outputs["evaluation"]) / "blessing.json",
-                Path(outputs["blessing"]) / "blessing.json")
     summary = {k: result.metrics.get(k) for k in ev.METRIC_OPS}
-    blessed = result.blessing["blessed"]
-    return {
-        "evaluation": {"metrics": summary, "blessed": blessed},
-        "blessing": {"blessed": blessed},
-    }
+    return {"evaluation": {"metrics": summary, "blessed": result.blessing["blessed"]}}
 
 
 #: The component (the ``regressor`` input is optional: leave it unconnected to skip FRD).
-evaluate = Component(
+COMPONENT = Component(
     name="evaluate",
     version=VERSION,
-    inputs={"model": "Model", "data": "Examples", "regressor": "Regressor"},
-    outputs={"evaluation": "Evaluation", "blessing": "ModelBlessing"},
+    inputs={"model": "Model", "data": "Examples", "regressor": "Regressor?"},
+    outputs={"evaluation": "Evaluation"},
     parameters=ev.config_dict(ev.EvaluateConfig()),
     executor=_executor,
 )

@@ -140,7 +140,7 @@ class EvaluateConfig:
     batch_size: int = 1024
     bins: int = 50
     energy_bins: int = 8
-    min_bin_count: int = 20
+    min_bin_count: int = 50
     max_samples: int = 20000
     classifier_showers: bool = False
     prd_runs: int = 10
