@@ -169,6 +169,11 @@ class RunRecord(keras.callbacks.Callback):
     callback maintains its ``epochs_done`` and ``history`` (one dict of floats per epoch,
     with key ``epoch`` 1-based). On a resumed run, entries beyond the epoch restored from
     the backup are dropped before new ones are appended, so ``len(history) == epochs_done``.
+
+    Put it BEFORE ``keras.callbacks.BackupAndRestore`` in the callback list: run.json is
+    then written before the backup of the same epoch, so a kill between the two leaves a
+    history that covers the backup's epoch (the extra entry is dropped on resume) rather
+    than one that misses it.
     """
 
     def __init__(self, path: str | Path, record: dict) -> None:
@@ -177,16 +182,18 @@ class RunRecord(keras.callbacks.Callback):
         self.record = record
         self.record.setdefault("history", [])
         self.record.setdefault("epochs_done", 0)
+        self._started = False
 
     def write(self) -> None:
         if is_chief():
             atomic_write_text(self.path, json.dumps(self.record, indent=2, sort_keys=True))
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        start = int(getattr(self.model, "_initial_epoch", None) or 0)
-        self.record["history"] = self.record["history"][:start]
-        self.record["epochs_done"] = start
-        self.write()
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._started:  # the first epoch of this fit = the epoch restored from backup
+            self._started = True
+            self.record["history"] = self.record["history"][:epoch]
+            self.record["epochs_done"] = epoch
+            self.write()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         entry = {"epoch": epoch + 1, **_jsonable(logs)}

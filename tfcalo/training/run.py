@@ -301,10 +301,10 @@ def train_run(
         weights=str(weights) if weights else None, drop_remainder=n_train >= batch_size,
     )
     all_callbacks: list[keras.callbacks.Callback] = [
+        recorder,  # before the backup: see RunRecord
         keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True,
                                          delete_checkpoint=False),
         EpochCheckpoint(out / "checkpoints", keep=3),
-        recorder,
     ]
     if tensorboard:
         monitor = _monitor_batch(dataset, N_MONITOR)
