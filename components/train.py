@@ -5,11 +5,12 @@ Library use::
     from tfcalo.components.train import run_train
     record = run_train("dataset", "runs/sagan", model="sagan", epochs=5, seed=1)
 
-Pipeline use: ``COMPONENT`` with input ``examples`` (Examples), or ``WEIGHTED_COMPONENT``
-with inputs ``examples`` and ``weights`` (Weights); output ``model`` (Model: the run
-directory of docs/internals.md); parameters ``model``, ``config`` (partial nested config
-dict over the model's defaults), ``epochs``, ``seed``, ``strategy``, ``batch_size``,
-``steps_per_epoch``. The work is
+Pipeline use: ``COMPONENT`` with input ``examples`` (Examples) and optional ``weights``
+(Weights: sWeights or boosting weights replacing the stored ones by example index), output
+``model`` (Model: the run directory of docs/internals.md); parameters ``model``,
+``config`` (partial nested config dict over the model's defaults), ``epochs``, ``seed``,
+``strategy``, ``batch_size``, ``steps_per_epoch`` and ``weighting`` (``loss`` or
+``resample``: how the weights are used). The work is
 :func:`tfcalo.training.run.train_run`; this module only adapts it.
 """
 
@@ -35,6 +36,7 @@ def run_train(
     seed: int | None = None,
     strategy: str = "auto",
     weights: str | Path | None = None,
+    weighting: str = "loss",
     batch_size: int | None = None,
     steps_per_epoch: int | None = None,
     overwrite: bool = False,
@@ -48,9 +50,9 @@ def run_train(
     from tfcalo.training.run import train_run
 
     return train_run(data, model, out, config=config, epochs=epochs, seed=seed,
-                     strategy=strategy, weights=weights, batch_size=batch_size,
-                     steps_per_epoch=steps_per_epoch, overwrite=overwrite, verbose=verbose,
-                     log=progress)
+                     strategy=strategy, weights=weights, weighting=weighting,
+                     batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+                     overwrite=overwrite, verbose=verbose, log=progress)
 
 
 def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
@@ -64,6 +66,7 @@ def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
         config=params.get("config") or None, epochs=params.get("epochs"),
         seed=params.get("seed"), strategy=params.get("strategy", "auto"),
         weights=weights.uri if weights is not None else None,
+        weighting=params.get("weighting", "loss"),
         batch_size=params.get("batch_size"), steps_per_epoch=params.get("steps_per_epoch"),
         verbose=2, progress=log,
     )
@@ -73,28 +76,15 @@ def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
 
 
 _PARAMETERS = {"model": None, "config": {}, "epochs": 10, "seed": 0, "strategy": "auto",
-               "batch_size": 64, "steps_per_epoch": None}
+               "batch_size": 64, "steps_per_epoch": None, "weighting": "loss"}
 
-#: Train on the examples' stored weights (inputs: examples).
 COMPONENT = Component(
     name="train",
     version="1",
-    inputs={"examples": "Examples"},
+    inputs={"examples": "Examples", "weights": "Weights?"},
     outputs={"model": "Model"},
     parameters=_PARAMETERS,
     executor=executor,
 )
 
-#: Train with a separate weights artifact (sWeights, boosting weights) replacing the stored
-#: weights by example index (inputs: examples, weights). The engine has no optional inputs,
-#: hence two components sharing one executor.
-WEIGHTED_COMPONENT = Component(
-    name="train-weighted",
-    version="1",
-    inputs={"examples": "Examples", "weights": "Weights"},
-    outputs={"model": "Model"},
-    parameters=_PARAMETERS,
-    executor=executor,
-)
-
-__all__ = ["COMPONENT", "WEIGHTED_COMPONENT", "executor", "run_train"]
+__all__ = ["COMPONENT", "executor", "run_train"]

@@ -1,7 +1,7 @@
 """Train component and tfcalo.training.run: run directory, TensorBoard, seeds, errors.
 
 Two real trainings (a tiny SAGAN, 2 epochs of 1 step on simulated lhcb-ecal showers): one
-through the weighted component's executor, one with --overwrite and the same seed into the
+through the component's executor with a weights artifact, one with --overwrite and the same seed into the
 same directory, which must reproduce the generator weights exactly.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from train_helpers import TINY, make_dataset
 
-from tfcalo.components.train import COMPONENT, WEIGHTED_COMPONENT, executor
+from tfcalo.components.train import COMPONENT, executor
 from tfcalo.data.dataset import Dataset, write_weights
 from tfcalo.errors import ArtifactError, ConfigError, OutputExistsError, UnknownNameError
 from tfcalo.pipeline import Artifact
@@ -24,7 +24,7 @@ from tfcalo.training.callbacks import read_scalars, summary_tags
 from tfcalo.training.run import merge_config, resolve_config, run_state, train_run
 
 PARAMS = {"model": "sagan", "config": TINY["sagan"], "epochs": 2, "seed": 3,
-          "strategy": "default", "batch_size": 8, "steps_per_epoch": 1}
+          "strategy": "default", "batch_size": 8, "steps_per_epoch": 1, "weighting": "loss"}
 
 
 def _h5_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -50,7 +50,7 @@ def weights_dir(tmp_path_factory, dataset) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, dataset, weights_dir) -> tuple[Path, dict]:
-    """A finished run written by the weighted component's executor."""
+    """A finished run written by the component's executor with a weights artifact."""
     out = tmp_path_factory.mktemp("run") / "model"
     out.mkdir()
     inputs = {"examples": Artifact("Examples", dataset, {}, "f1"),
@@ -90,10 +90,40 @@ def test_resolve_config_errors(tmp_path):
 
 
 def test_component_declarations():
-    assert COMPONENT.inputs == {"examples": "Examples"}
-    assert WEIGHTED_COMPONENT.inputs == {"examples": "Examples", "weights": "Weights"}
-    assert COMPONENT.outputs == WEIGHTED_COMPONENT.outputs == {"model": "Model"}
+    assert COMPONENT.inputs == {"examples": "Examples", "weights": "Weights?"}
+    assert COMPONENT.outputs == {"model": "Model"}
     assert set(COMPONENT.parameters) == set(PARAMS)
+
+
+def test_resample_keeps_examples_in_proportion_to_weight():
+    import tensorflow as tf
+
+    from tfcalo.training.run import resample
+
+    n = 4000
+    x = np.arange(n, dtype=np.float32)[:, None]
+    w = np.where(np.arange(n) % 2 == 0, 1.0, 0.25).astype(np.float32)  # even 4x odd
+    ds = tf.data.Dataset.from_tensor_slices((x, x, w)).batch(100)
+    out = list(resample(ds, 50, 1.0, seed=1).as_numpy_iterator())
+    kept = np.concatenate([b[0][:, 0] for b in out]).astype(int)
+    assert all(np.all(b[2] == 1.0) for b in out) and all(len(b[0]) == 50 for b in out)
+    n_even, n_odd = np.sum(kept % 2 == 0), np.sum(kept % 2 == 1)
+    assert 2000 - 50 <= n_even <= 2000  # weight = w_max: always kept (last partial batch dropped)
+    assert n_odd / n_even == pytest.approx(0.25, abs=0.04)  # binomial sd 0.01
+    again = np.concatenate([b[0][:, 0] for b in resample(ds, 50, 1.0, seed=1).as_numpy_iterator()])
+    np.testing.assert_array_equal(kept, again.astype(int))
+
+
+def test_resample_refuses_negative_weights(tmp_path, dataset):
+    wdir = tmp_path / "neg"
+    wdir.mkdir()
+    index = Dataset.open(dataset).load("train")["index"]
+    write_weights(wdir, index, np.linspace(-1, 1, len(index)).astype(np.float32), {})
+    with pytest.raises(ConfigError, match="weighting 'resample' needs non-negative weights"):
+        train_run(dataset, "sagan", tmp_path / "o", config=TINY["sagan"], weights=wdir,
+                  weighting="resample", epochs=1)
+    with pytest.raises(UnknownNameError, match="unknown weighting"):
+        train_run(dataset, "sagan", tmp_path / "o", weighting="boost")
 
 
 def test_executor_needs_model(tmp_path, dataset):

@@ -38,6 +38,7 @@ DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 64
 #: Validation showers used for the TensorBoard images and observable histograms.
 N_MONITOR = 256
+WEIGHTINGS = ("loss", "resample")
 
 Log = Callable[[str], None]
 
@@ -188,6 +189,7 @@ def train_run(
     seed: int | None = None,
     strategy: str = "auto",
     weights: str | Path | None = None,
+    weighting: str = "loss",
     batch_size: int | None = None,
     steps_per_epoch: int | None = None,
     overwrite: bool = False,
@@ -208,6 +210,9 @@ def train_run(
             on one device the same seed gives the same weights.
         strategy: ``auto``, ``default``, ``mirrored`` or ``multi-worker``.
         weights: optional weights artifact (sWeights/boosting) replacing the stored weights.
+        weighting: how the weights enter training: ``loss`` (weighted losses,
+            sum(w*l)/sum(w); negative weights allowed) or ``resample`` (examples kept with
+            probability w / max(w), then trained with weight 1; weights must be >= 0).
         batch_size: GLOBAL batch size (all replicas), default 64.
         steps_per_epoch: batches per epoch (the data repeat); default one pass over the
             training split (``n_train // batch_size``, at least 1).
@@ -228,6 +233,8 @@ def train_run(
         raise ConfigError(f"epochs must be at least 1, got {epochs}")
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    if weighting not in WEIGHTINGS:
+        raise unknown_name("weighting", weighting, WEIGHTINGS)
     if steps_per_epoch is not None and steps_per_epoch < 1:
         raise ConfigError(f"steps per epoch must be at least 1, got {steps_per_epoch}")
     from tfcalo.data.dataset import Dataset
@@ -253,6 +260,7 @@ def train_run(
         "data": {"path": str(Path(data).resolve()), "content_hash": dataset.content_hash},
         "seed": int(seed),
         "weights": str(Path(weights).resolve()) if weights else None,
+        "weighting": weighting,
         "batch_size": batch_size,
         "steps_per_epoch": steps_per_epoch,
     }
@@ -300,6 +308,8 @@ def train_run(
         "train", batch_size, shuffle=True, seed=int(seed), repeat=True,
         weights=str(weights) if weights else None, drop_remainder=n_train >= batch_size,
     )
+    if weighting == "resample":
+        train_ds = resample(train_ds, batch_size, _max_weight(dataset, weights, data), int(seed))
     all_callbacks: list[keras.callbacks.Callback] = [
         recorder,  # before the backup: see RunRecord
         keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True,
@@ -327,6 +337,46 @@ def train_run(
     shutil.rmtree(backup_dir, ignore_errors=True)
     log(f"finished {record['epochs_done']} epochs; run directory {out}")
     return record
+
+
+def _max_weight(dataset: Any, weights: str | Path | None, data: str | Path) -> float:
+    """Largest training weight (for resampling); ConfigError if any weight is negative."""
+    if weights is not None:
+        from tfcalo.data.dataset import read_weights
+
+        values = read_weights(weights)[1]
+        lo, hi = (float(values.min()), float(values.max())) if len(values) else (1.0, 1.0)
+        where = weights
+    else:
+        w = dataset.stats.get("weights", {})
+        lo, hi, where = float(w.get("min", 1.0)), float(w.get("max", 1.0)), data
+    if lo < 0 or hi <= 0:
+        raise ConfigError(f"weighting 'resample' needs non-negative weights, but {where} has "
+                          f"weights down to {lo:g}; use weighting 'loss'")
+    return hi
+
+
+def resample(batched: Any, batch_size: int, w_max: float, seed: int) -> Any:
+    """Turn weighted batches into unweighted ones by rejection sampling.
+
+    Each example of the (repeated) stream is kept with probability ``w / w_max`` (a
+    stateless uniform keyed by ``seed`` and its position) and gets weight 1.
+
+    Args:
+        batched: ``tf.data`` of ``(showers, conditions, weights)`` batches.
+        batch_size: size of the output batches (always full).
+        w_max: the largest weight (> 0).
+        seed: resampling seed.
+    """
+    import tensorflow as tf
+
+    def keep(i, example):
+        u = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), i]))
+        return u * w_max < example[2]
+
+    ds = batched.unbatch().enumerate().filter(keep)
+    ds = ds.map(lambda i, ex: (ex[0], ex[1], tf.ones_like(ex[2])))
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def _backup_epoch(backup_dir: Path) -> int:
