@@ -73,7 +73,7 @@ def evaluate_to_dir(
         )
     test = dataset.load("test", limit=config.limit)
     if len(test["showers"]) < 2:
-        raise ArtifactError(f"dataset {data} has fewer than 2 test showers")
+        raise ArtifactError(f"dataset {data} has fewer than 2 showers in its test split")
     real, cond, weights = test["showers"], test["conditions"], test["weights"]
     gen = sampler.sample(cond, seed=config.seed, batch_size=config.batch_size)
     embed = load_embedding(regressor) if regressor is not None else None

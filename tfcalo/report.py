@@ -105,7 +105,7 @@ def _images(plt, path: Path, real: np.ndarray, gen: np.ndarray, title: str,
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(real > vmax * 1e-4, gen / real, np.nan)
     im = axes[2].imshow(ratio, origin="lower", vmin=0.5, vmax=1.5, cmap="RdBu_r")
     axes[2].set_title("generated / real")
