@@ -80,9 +80,14 @@ def bench_detector(detector: str, batches: list[int], repeats: int) -> dict:
                 (batch, int(gen.latent_dim)), dtype=np.float32))
             cond = tf.constant(cond)
             reps = repeats if batch < 10_000 else 1
-            t_noise = time_call(
-                lambda: loaded.generate_from_noise(noise, cond)["showers"].numpy(), reps)
-            t_gen = time_call(lambda: loaded.generate(cond, seed=1)["showers"].numpy(), reps)
+            def from_noise(noise=noise, cond=cond):
+                return loaded.generate_from_noise(noise, cond)["showers"].numpy()
+
+            def seeded(cond=cond):
+                return loaded.generate(cond, seed=1)["showers"].numpy()
+
+            t_noise = time_call(from_noise, reps)
+            t_gen = time_call(seeded, reps)
             results[str(batch)] = {
                 "ms_per_shower_generate_from_noise": 1e3 * t_noise / batch,
                 "ms_per_shower_generate": 1e3 * t_gen / batch,

@@ -164,7 +164,7 @@ def build_card(detector: Detector, latent_dim: int, *, training_data_hash: str |
         "conditions": [
             {"name": n, "unit": u, "range": list(r)}
             for n, u, r in zip(detector.condition_names, detector.condition_units,
-                               detector.condition_ranges)
+                               detector.condition_ranges, strict=True)
         ],
         "condition_names": list(detector.condition_names),
         "shower_shape": list(detector.shower_shape),
@@ -187,7 +187,7 @@ def build_card(detector: Detector, latent_dim: int, *, training_data_hash: str |
         "metrics": metrics or {},
         "blessing": blessing,
         "versions": _versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     card.update(extra or {})
     return card
@@ -214,7 +214,8 @@ def write_saved_model(generator: Any, detector: Detector, path: str | Path) -> N
     def generate_from_noise(noise, conditions):
         return {"showers": generator([noise, conditions], training=False)}
 
-    def generate(conditions, seed=tf.constant(-1, dtype=tf.int64)):
+    # a tensor default makes `seed` optional for Python callers of the reloaded model
+    def generate(conditions, seed=tf.constant(-1, dtype=tf.int64)):  # noqa: B008
         shape = tf.stack([tf.shape(conditions)[0], latent_dim])
         noise = tf.cond(
             seed < 0,

@@ -182,7 +182,15 @@ def run_data_hash(info: dict) -> str | None:
 
 
 def load_run_generator(run_dir: str | Path) -> Any:
-    """Rebuild the generator of a run directory via ``tfcalo.models.load_generator``."""
+    """Rebuild the generator of a run directory via ``tfcalo.models.load_generator``.
+
+    An AdaGAN ensemble artifact (ensemble.json beside its run.json) loads as the mixture
+    generator of its members (:func:`tfcalo.ensemble.load_mixture`).
+    """
+    from tfcalo import ensemble
+
+    if (Path(run_dir) / ensemble.ENSEMBLE_FILE).is_file():
+        return ensemble.load_mixture(run_dir)[0]
     from tfcalo import models  # lazy: pulls in TensorFlow
 
     load_generator = getattr(models, "load_generator", None)
@@ -311,7 +319,7 @@ def _read_h5_columns(path: Path, names: tuple[str, ...]) -> list[np.ndarray]:
             columns = [np.asarray(f[n][()], dtype=np.float64) for n in names]
     except OSError as exc:
         raise InputFileError(f"conditions file {path} is not readable HDF5 ({exc})") from None
-    for n, c in zip(names, columns):
+    for n, c in zip(names, columns, strict=True):
         if c.ndim != 1:
             raise InputFileError(
                 f"conditions file {path}: dataset '{n}' must be 1-D, has shape {c.shape}"
