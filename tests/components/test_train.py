@@ -14,9 +14,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from tfcalo.components.train import COMPONENT, executor
 from train_helpers import TINY, make_dataset
 
-from tfcalo.components.train import COMPONENT, executor
 from tfcalo.data.dataset import Dataset, write_weights
 from tfcalo.errors import ArtifactError, ConfigError, OutputExistsError, UnknownNameError
 from tfcalo.pipeline import Artifact

@@ -56,11 +56,11 @@ class TinyGAN(keras.Model):
                 tf.nn.softplus(-self.discriminator([x, c])) + tf.nn.softplus(self.discriminator([fake, c]))
             )
         dg = dt.gradient(d_loss, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(dg, self.discriminator.trainable_variables))
+        self.d_optimizer.apply_gradients(zip(dg, self.discriminator.trainable_variables, strict=True))
         with tf.GradientTape() as gt:
             g_loss = tf.reduce_mean(tf.nn.softplus(-self.discriminator([self.generator([z, c]), c])))
         gg = gt.gradient(g_loss, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(gg, self.generator.trainable_variables))
+        self.g_optimizer.apply_gradients(zip(gg, self.generator.trainable_variables, strict=True))
         return {"d_loss": d_loss, "g_loss": g_loss, "g_grad_norm": tf.linalg.global_norm(gg)}
 
 
