@@ -73,6 +73,7 @@ class ConditionNormalization(keras.layers.Layer):
                                     trainable=False, name="mean")
         self.std = self.add_weight(shape=(n,), initializer=keras.initializers.Constant(self.std_init),
                                    trainable=False, name="std")
+        self.built = True  # weights are created above
 
     def call(self, conditions):
         c = tf.cast(conditions, tf.float32)
@@ -111,6 +112,7 @@ class ShowerTransform(keras.layers.Layer):
                                      initializer=keras.initializers.Constant(self.scale_init))
         self.offset = self.add_weight(shape=(len(self.offset_init),), trainable=False, name="offset",
                                       initializer=keras.initializers.Constant(self.offset_init))
+        self.built = True  # weights are created above; inverse() may be the only use
 
     def call(self, x):
         x = tf.cast(x, tf.float32)

@@ -126,6 +126,33 @@ class ConditionalGAN(keras.Model):
         self.d_optimizer.build(self.discriminator.trainable_variables)
         super().compile(optimizer=self.g_optimizer, jit_compile=jit_compile,
                         steps_per_execution=steps_per_execution, **kwargs)
+        self._create_trackers()
+
+    def _create_trackers(self) -> None:
+        """Create the epoch-mean trackers now (variables must not be born inside fit's
+        replica context): the log keys come from one inference-mode evaluation of the
+        objective on a dummy batch of 2."""
+        c = tf.constant(np.tile(np.mean(self.detector.condition_ranges, axis=1), (2, 1)),
+                        tf.float32)
+        w = tf.ones((2,))
+        x = self.generator([tf.zeros((2, self.latent_dim)), c], training=False)
+        rand = lambda kind, cond, dim: tf.fill((2, dim), 0.5)  # noqa: E731
+        keys = set(self.objective.critic_loss(self.discriminator, x, x, c, w, 2.0, rand, x,
+                                              training=False)[1])
+        keys |= set(self.objective.generator_loss(self.discriminator, x, x, c, w, 2.0, x,
+                                                  training=False)[1])
+        if self.aux is not None and self.aux.get("mode") == "multi-task":
+            keys.add("d_aux")
+        self._trackers = {k: keras.metrics.Mean(name=k) for k in sorted(keys)}
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """No-op: networks are built in ``__init__``, optimizers and trackers in ``compile``.
+
+        Keras' generic version reduces a PerReplica batch eagerly ("MEAN"), which fails under
+        MultiWorkerMirroredStrategy (Keras 3.15 TF trainer, private hook).
+        """
+        if not getattr(self.optimizer, "built", False):
+            raise RuntimeError("call ConditionalGAN.compile() before fit")
 
     @property
     def metrics(self):
@@ -134,8 +161,6 @@ class ConditionalGAN(keras.Model):
     def _track(self, logs: dict) -> dict:
         out = {}
         for key, value in logs.items():
-            if key not in self._trackers:
-                self._trackers[key] = keras.metrics.Mean(name=key)
             self._trackers[key].update_state(value)
             out[key] = self._trackers[key].result()
         return out

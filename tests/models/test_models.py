@@ -1,0 +1,182 @@
+"""tfcalo.models: build API, config validation, network contracts, transforms, reload."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+import tfcalo.models as M  # noqa: E402
+from tfcalo.detectors import get_detector  # noqa: E402
+from tfcalo.errors import ArtifactError, ConfigError, UnknownNameError  # noqa: E402
+from tfcalo.models import layers as L  # noqa: E402
+
+TINY = {
+    "2dgan": {"latent_dim": 4, "generator": {"filters": 2}, "discriminator": {"filters": 2, "hidden": 4}},
+    "sagan": {"latent_dim": 4, "generator": {"filters": 2}, "discriminator": {"filters": 2, "hidden": 4}},
+    "cramer": {"latent_dim": 4, "generator": {"hidden": [8], "filters": 2},
+               "discriminator": {"hidden": [8], "filters": 2, "critic_dim": 3}},
+}
+PAIRS = [("2dgan", "cern-ecal"), ("sagan", "lhcb-ecal"), ("cramer", "rich-pid"),
+         ("cramer", "lhcb-ecal")]
+
+
+def _conditions(det, n=3):
+    lo = np.array([r[0] for r in det.condition_ranges])
+    hi = np.array([r[1] for r in det.condition_ranges])
+    return (lo + (hi - lo) * np.linspace(0.2, 0.8, n)[:, None]).astype("float32")
+
+
+@pytest.mark.parametrize("name,detector", PAIRS)
+def test_build_contract(name, detector):
+    det = get_detector(detector)
+    gan = M.build(name, detector, TINY[name], {})
+    g, d = gan.generator, gan.discriminator
+    c = _conditions(det)
+    z = np.zeros((3, g.latent_dim), "float32")
+    x = g([z, c], training=False).numpy()
+    assert x.shape == (3, *det.shower_shape)
+    if det.nonnegative:
+        assert (x >= 0).all()
+    out = d([x, c], training=False)
+    assert out["score"].shape == (3, gan.objective.critic_out_dim)
+    if name == "2dgan":  # the total-energy head is the image sum
+        np.testing.assert_allclose(out["etot"].numpy(), x.reshape(3, -1).sum(1), rtol=1e-5)
+        assert out["ep"].shape == (3,)
+    if name == "sagan":
+        assert out["aux"].shape == (3, 1)
+    assert gan.generate(c, seed=3).shape == x.shape
+    np.testing.assert_array_equal(gan.generate(c, seed=3), gan.generate(c, seed=3))
+
+
+def test_default_config_is_complete_and_builds():
+    for name, detector in PAIRS:
+        cfg = M.default_config(name, detector)
+        assert {"latent_dim", "seed", "critic_steps", "objective", "optimizer", "generator",
+                "discriminator", "transform"} <= set(cfg)
+        assert M.resolve_config(name, detector, cfg).latent_dim == cfg["latent_dim"]
+    assert M.default_config("2dgan", "cern-ecal")["objective"] == {
+        "name": "bce", "gp_weight": 10.0, "one_sided": False, "adv_weight": 6.0,
+        "ep_weight": 0.2, "etot_weight": 0.1}
+    assert M.MODEL_NAMES == ("2dgan", "sagan", "cramer")
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="did you mean 'generator.filters'"):
+        M.resolve_config("sagan", "lhcb-ecal", {"generator": {"filter": 3}})
+    with pytest.raises(ConfigError, match="did you mean 'latent_dim'"):
+        M.resolve_config("sagan", "lhcb-ecal", {"latent_dims": 3})
+    with pytest.raises(ConfigError, match="objective.name"):
+        M.resolve_config("sagan", "lhcb-ecal", {"objective": {"name": "hing"}})
+    with pytest.raises(ConfigError, match="discriminator.aux_mode"):
+        M.resolve_config("sagan", "lhcb-ecal", {"discriminator": {"aux_mode": "twostep"}})
+    with pytest.raises(ConfigError, match="does not support detector 'lhcb-ecal'"):
+        M.default_config("2dgan", "lhcb-ecal")
+    with pytest.raises(UnknownNameError, match="did you mean 'sagan'"):
+        M.build("sagn", "lhcb-ecal", {}, {})
+    with pytest.raises(ConfigError, match="aux_targets"):
+        M.build("sagan", "lhcb-ecal", {"discriminator": {"aux_targets": ["asymetry_long"]}}, {})
+    with pytest.raises(ConfigError, match="aux_scales"):
+        M.build("sagan", "lhcb-ecal", {"discriminator": {"aux_scales": [1.0, 2.0]}}, {})
+
+
+def test_condition_normalization_known_answer():
+    layer = L.ConditionNormalization(mean=[1.0, np.log(10.0)], std=[2.0, 1.0],
+                                     log_columns=[False, True])
+    out = layer(np.array([[5.0, 100.0]], "float32")).numpy()
+    np.testing.assert_allclose(out, [[2.0, np.log(10.0)]], rtol=1e-6)
+    # stats.json keys are optional; flat and nested forms are both read
+    det = get_detector("lhcb-ecal")
+    args = L.condition_norm_args(det, {"condition_mean": [1, 2, 3, 4, 5, 6]})
+    assert args["mean"] == [1, 2, 3, 4, 5, 6] and args["std"][0] == 30.0
+    nested = {"conditions": {n: {"mean": float(i), "std": 2.0} for i, n in enumerate(det.condition_names)}}
+    assert L.condition_norm_args(det, nested)["std"] == [2.0] * 6
+    ep = L.condition_norm_args(get_detector("cern-ecal"), {})
+    assert ep["log_columns"] == [True]
+    np.testing.assert_allclose(ep["mean"][0], np.log(np.sqrt(2.0 * 500.0)))
+
+
+@pytest.mark.parametrize("mode", ["log", "power", "linear"])
+def test_shower_transform_round_trip(mode):
+    layer = L.ShowerTransform(mode=mode, scale=2.0, offset=0.5, power=0.85)
+    x = np.array([[0.0, 0.1, 3.0, 250.0]], "float32")
+    t = layer(x)
+    np.testing.assert_allclose(layer.inverse(t).numpy(), x, rtol=1e-5, atol=1e-5)
+    if mode == "log":
+        np.testing.assert_allclose(t.numpy(), np.log1p(x / 2.0), rtol=1e-6)
+    with pytest.raises(ConfigError, match="transform.mode"):
+        L.ShowerTransform(mode="sqrt")
+
+
+def test_transform_scale_from_stats():
+    det = get_detector("lhcb-ecal")
+    assert L.shower_transform_args(det, {"cell_max": 5000.0}, {"mode": "log"})["scale"] == 5.0
+    assert L.shower_transform_args(det, {}, {"mode": "power", "power": 0.5})["scale"] == 1.0
+    rich = L.shower_transform_args(get_detector("rich-pid"), {"shower_mean": [1] * 5}, {})
+    assert rich["mode"] == "linear" and rich["offset"] == [1.0] * 5
+
+
+def test_spectral_norm_unit_sigma_and_gradient():
+    layer = L.SNDense(4)
+    x = tf.random.stateless_normal((8, 6), (1, 2))
+    layer(x)
+    for _ in range(50):
+        layer(x, training=True)
+    sigma = np.linalg.svd(layer.normalized_kernel(False).numpy(), compute_uv=False)[0]
+    assert abs(sigma - 1.0) < 1e-3
+    kernel_before = layer.kernel.numpy().copy()
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(layer(x, training=True))
+    assert tape.gradient(y, layer.kernel) is not None
+    np.testing.assert_array_equal(layer.kernel.numpy(), kernel_before)  # kernel never assigned
+    conv = L.SNConv2D(3, 3, padding="same")
+    assert conv(tf.ones((1, 5, 5, 2)), training=True).shape == (1, 5, 5, 3)
+
+
+def test_self_attention_starts_as_identity():
+    x = tf.random.stateless_normal((2, 4, 4, 8), (3, 4))
+    layer = L.SelfAttention2D()
+    np.testing.assert_allclose(layer(x).numpy(), x.numpy(), atol=1e-6)
+    layer.gamma.assign(1.0)
+    assert np.abs(layer(x).numpy() - x.numpy()).max() > 1e-3
+
+
+def test_2dgan_views_are_inverse_permutations():
+    from tfcalo.models.twod_gan import _VIEWS, _inverse_perm
+
+    v = np.arange(2 * 3 * 4).reshape(1, 2, 3, 4)
+    for perm in _VIEWS:
+        p = np.transpose(v, (0, *(i + 1 for i in perm)))
+        back = np.transpose(p, (0, *(i + 1 for i in _inverse_perm(perm))))
+        np.testing.assert_array_equal(back, v)
+
+
+def test_generator_get_config_round_trip():
+    gan = M.build("cramer", "rich-pid", TINY["cramer"], {"shower_mean": [0, 1, 2, 3, 4]})
+    g = gan.generator
+    clone = type(g).from_config(g.get_config())
+    c = _conditions(get_detector("rich-pid"))
+    z = np.ones((3, g.latent_dim), "float32")
+    clone([z, c])
+    clone.set_weights(g.get_weights())
+    np.testing.assert_allclose(clone([z, c]).numpy(), g([z, c]).numpy(), rtol=1e-6)
+
+
+def test_load_generator_round_trip(tmp_path):
+    stats = {"cell_max": 3000.0}
+    gan = M.build("sagan", "lhcb-ecal", TINY["sagan"], stats)
+    gan.generator.save_weights(str(tmp_path / "generator.weights.h5"))
+    (tmp_path / "run.json").write_text(json.dumps(
+        {"model": "sagan", "detector": "lhcb-ecal", "config": TINY["sagan"]}))
+    g = M.load_generator(tmp_path)  # no stats in run.json: transforms come from the weights
+    c = _conditions(get_detector("lhcb-ecal"))
+    z = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    np.testing.assert_allclose(g([z, c]).numpy(), gan.generator([z, c]).numpy(), rtol=1e-5)
+    (tmp_path / "run.json").write_text("{")
+    with pytest.raises(ArtifactError, match="run.json"):
+        M.load_generator(tmp_path)
+    with pytest.raises(ArtifactError, match="no run.json"):
+        M.load_generator(tmp_path / "missing")

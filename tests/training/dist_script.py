@@ -1,0 +1,114 @@
+"""Subprocess helper for the distribution tests (logical devices must precede TF init).
+
+Usage: python dist_script.py equivalence OUT.npz [slow]   (default strategy vs 2 replicas)
+       python dist_script.py multiworker OUT.npz      (TF_CONFIG set by the caller)
+Trains one step per objective with a noise hook that is a fixed function of the conditions,
+so a global batch gives the same numbers however it is split across replicas.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+
+keras.config.disable_traceback_filtering()
+
+CASES = {  # objective -> (model, detector, config)
+    "cramer": ("cramer", "rich-pid", {"latent_dim": 3, "critic_steps": 2,
+                                      "generator": {"hidden": [8]},
+                                      "discriminator": {"hidden": [8], "critic_dim": 3}}),
+    "wgan-gp": ("cramer", "rich-pid", {"latent_dim": 3, "objective": {"name": "wgan-gp"},
+                                       "generator": {"hidden": [8]}, "discriminator": {"hidden": [8]}}),
+    "hinge": ("sagan", "lhcb-ecal", {"latent_dim": 3, "generator": {"filters": 2},
+                                     "discriminator": {"filters": 2, "hidden": 4}}),
+    "bce": ("cramer", "rich-pid", {"latent_dim": 3, "objective": {"name": "bce"},
+                                   "generator": {"hidden": [8]}, "discriminator": {"hidden": [8]}}),
+}
+SLOW_CASES = {  # the 2DGAN with its Ep / total-energy heads and synchronised batch norm
+    "bce-2dgan": ("2dgan", "cern-ecal", {"latent_dim": 3, "generator": {"filters": 2},
+                                         "discriminator": {"filters": 2, "hidden": 4}}),
+}
+
+
+def noise_hook(kind, conditions, dim):
+    n = int(conditions.shape[-1])
+    mat = np.random.default_rng(zlib.crc32(kind.encode()) + dim).standard_normal((n, dim))
+    x = tf.matmul(tf.math.log1p(tf.abs(conditions)), tf.constant(mat, tf.float32))
+    return tf.sigmoid(x) if kind == "uniform" else tf.sin(3.0 * x)
+
+
+def data(detector, n=8):
+    from tfcalo.detectors import get_detector
+
+    det = get_detector(detector)
+    rng = np.random.default_rng(5)
+    lo = np.array([r[0] for r in det.condition_ranges])
+    hi = np.array([r[1] for r in det.condition_ranges])
+    c = (lo + (hi - lo) * rng.random((n, det.n_conditions))).astype("float32")
+    s = np.abs(rng.normal(size=(n, *det.shower_shape))).astype("float32")
+    w = np.array([1.0, -0.5, 2.0, 0.7, 1.3, 0.2, 1.0, 1.5], "float32")[:n]
+    return s, c, w
+
+
+def train(strategy, objective, steps=1, sgd=False):
+    import keras
+
+    import tfcalo.models as M
+
+    name, detector, cfg = {**CASES, **SLOW_CASES}[objective]
+    with strategy.scope():
+        gan = M.build(name, detector, cfg, {})
+        gan.noise_hook = noise_hook
+        if sgd:  # plain SGD: Adam's first step g/|g| would amplify float noise of tiny gradients
+            gan.compile(g_optimizer=keras.optimizers.SGD(0.05), d_optimizer=keras.optimizers.SGD(0.05))
+        else:
+            gan.compile()
+    s, c, w = data(detector)
+    ds = tf.data.Dataset.from_tensor_slices((s, c, w)).repeat(steps).batch(8)
+    hist = gan.fit(ds, epochs=1, verbose=0, shuffle=False)
+    weights = gan.generator.get_weights() + gan.discriminator.get_weights()
+    return weights, {k: v[-1] for k, v in hist.history.items()}, gan
+
+
+def main() -> None:
+    mode = sys.argv[1]
+    if mode == "equivalence":
+        out = sys.argv[2]
+        cases = SLOW_CASES if sys.argv[3:] == ["slow"] else CASES
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from tfcalo.training.strategy import get_strategy
+
+        mirrored = get_strategy("mirrored")
+        assert mirrored.num_replicas_in_sync == 2
+        arrays = {}
+        for objective in cases:
+            for tag, strategy in (("one", get_strategy("default")), ("two", mirrored)):
+                weights, logs, gan = train(strategy, objective, sgd=True)
+                for i, wv in enumerate(weights):
+                    arrays[f"{tag}/{objective}/w{i}"] = wv
+                for k, v in logs.items():
+                    arrays[f"{tag}/{objective}/log/{k}"] = np.float64(v)
+        # default noise (no hook) must differ between replicas
+        gan.noise_hook = None
+        cond = tf.ones((2, 1))
+        per = mirrored.run(lambda: gan.draw("latent", cond, 4))
+        vals = mirrored.experimental_local_results(per)
+        arrays["replica_noise"] = np.stack([v.numpy() for v in vals])
+        np.savez(out, **arrays)
+    else:
+        out = sys.argv[2]
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        weights, logs, _ = train(strategy, "cramer", steps=3)
+        np.savez(out, *weights, loss=np.float64(logs["g_loss"]))
+
+
+if __name__ == "__main__":
+    main()
