@@ -208,6 +208,10 @@ def test_config_validation():
         load_config({"thresholds": {"fpd": "low"}})
     with pytest.raises(ConfigError, match="same length"):
         load_config({"speed": {"batch_sizes": [1, 100], "repeats": [1]}})
+    with pytest.raises(ConfigError, match="same length"):
+        SpeedConfig(batch_sizes=[1], repeats=[1, 2])
+    with pytest.raises(ConfigError, match="positive"):
+        load_config({"speed": {"batch_sizes": [0], "repeats": [1]}})
     with pytest.raises(ConfigError, match="'speed.enable'; did you mean 'speed.enabled'"):
         load_config({"speed": {"enable": False}})
     with pytest.raises(ConfigError, match="'bins' must be at least 1"):
@@ -237,5 +241,5 @@ def test_measure_speed_protocol():
     for b, v in out["batch"].items():
         assert v["ms_per_shower"] > 0
         np.testing.assert_allclose(out["speedup"][b], g4 / v["ms_per_shower"])
-    rich = measure_speed(sample, "rich-pid", np.ones((2, 3)), SpeedConfig([2], [1]))
+    rich = measure_speed(sample, "rich-pid", np.ones((2, 3)), SpeedConfig(batch_sizes=[2], repeats=[1]))
     assert rich["geant4_ms_per_shower"] is None and rich["speedup"] == {}

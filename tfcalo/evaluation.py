@@ -113,6 +113,14 @@ class SpeedConfig:
     batch_sizes: list[int] = field(default_factory=lambda: [1, 100, 10000])
     repeats: list[int] = field(default_factory=lambda: [20, 5, 2])
 
+    def __post_init__(self) -> None:
+        if len(self.batch_sizes) != len(self.repeats):
+            raise ConfigError(
+                "config keys 'speed.batch_sizes' and 'speed.repeats' must have the same length"
+            )
+        if any(b < 1 for b in self.batch_sizes):
+            raise ConfigError("config key 'speed.batch_sizes' must hold positive integers")
+
 
 @dataclass
 class EvaluateConfig:
@@ -158,10 +166,6 @@ class EvaluateConfig:
                 )
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"config key 'thresholds.{key}' must be a number, got {value!r}")
-        if len(self.speed.batch_sizes) != len(self.speed.repeats):
-            raise ConfigError(
-                "config keys 'speed.batch_sizes' and 'speed.repeats' must have the same length"
-            )
         for name in ("batch_size", "bins", "energy_bins", "max_samples", "prd_runs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"config key '{name}' must be at least 1")
@@ -208,13 +212,6 @@ def _subset(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
 
 def _stack(obs: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack([np.asarray(v, dtype=np.float64) for v in obs.values()], axis=1)
-
-
-def _finite(x: float | None) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 def _observable_metrics(real: dict, gen: dict, wr: np.ndarray | None) -> dict:
@@ -493,7 +490,7 @@ def measure_speed(
     out: dict = {"batch": {}, "geant4_ms_per_shower": g4, "geant4_note": ref.get("note"),
                  "speedup": {}}
     conditions = np.asarray(conditions, dtype=np.float32)
-    for batch, repeats in zip(config.batch_sizes, config.repeats):
+    for batch, repeats in zip(config.batch_sizes, config.repeats, strict=True):
         reps = int(np.ceil(batch / len(conditions)))
         cond = np.tile(conditions, (reps, 1))[:batch]
         sample(cond, batch)  # warm-up: tracing, allocation

@@ -161,7 +161,7 @@ def _energy_bins(plt, path: Path, eb: dict) -> None:
 
 def _prd(plt, path: Path, curves: dict) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    for (label, (prec, rec)), style in zip(curves.items(), ("-", "--")):
+    for (label, (prec, rec)), style in zip(curves.items(), ("-", "--"), strict=False):
         ax.plot(rec, prec, style, label=label)
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
