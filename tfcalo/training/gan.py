@@ -160,9 +160,14 @@ class ConditionalGAN(keras.Model):
 
     def _track(self, logs: dict) -> dict:
         out = {}
+        strategy = self.distribute_strategy
+        multi_worker = (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                        and strategy.extended._in_multi_worker_mode())
         for key, value in logs.items():
             self._trackers[key].update_state(value)
             out[key] = self._trackers[key].result()
+            if multi_worker:  # Keras reduces multi-worker logs with MEAN over axis 0
+                out[key] = tf.reshape(out[key], (1,))
         return out
 
     # ------------------------------------------------------------------ randomness
