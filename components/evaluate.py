@@ -31,23 +31,10 @@ def _require(path: Path, what: str) -> Path:
 
 
 def load_embedding(regressor_path: str | Path):
-    """``embed(showers, conditions) -> (N, D)`` from a regressor artifact (for FRD).
+    """``embed(showers, conditions) -> (N, D)`` from a regressor artifact (for FRD)."""
+    from tfcalo.models import regressor as reg
 
-    Delegates to ``tfcalo.models.regressor.load_embedding(path)``, which owns the
-    regressor artifact's format.
-    """
-    path = _require(Path(regressor_path), "regressor artifact")
-    try:
-        from tfcalo.models import regressor as reg
-    except ImportError:
-        reg = None
-    loader = getattr(reg, "load_embedding", None)
-    if loader is None:
-        raise ArtifactError(
-            f"cannot compute FRD from regressor artifact {path}: this tfcalo has no "
-            "tfcalo.models.regressor.load_embedding"
-        )
-    return loader(path)
+    return reg.load_embedding(_require(Path(regressor_path), "regressor artifact"))
 
 
 def evaluate_to_dir(

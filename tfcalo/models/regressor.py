@@ -170,3 +170,42 @@ def linearity_resolution(pred: np.ndarray, true: np.ndarray,
         out["linearity"][b] = out["mu90"][b] / out["true_mean"][b]
         out["resolution"][b] = out["sigma90"][b] / out["mu90"][b]
     return out
+
+
+# -- the regressor artifact (written by the train-regressor component) ---------------------
+
+REGRESSOR_FILE = "regressor.keras"
+
+
+def save_regressor(model: keras.Model, out_dir) -> None:
+    """Save a regressor made by :func:`build_regressor` into directory ``out_dir``."""
+    import json
+    from pathlib import Path
+
+    model.save(Path(out_dir) / REGRESSOR_FILE)
+    (Path(out_dir) / "regressor_config.json").write_text(json.dumps(model.tfcalo_config))
+
+
+def load_regressor(path) -> keras.Model:
+    """Load the regressor saved by :func:`save_regressor` in artifact directory ``path``."""
+    import json
+    from pathlib import Path
+
+    from tfcalo.errors import ArtifactError
+
+    f = Path(path) / REGRESSOR_FILE
+    if not f.is_file():
+        raise ArtifactError(f"{path} is not a regressor artifact (no {REGRESSOR_FILE})")
+    model = keras.models.load_model(f, compile=False)
+    model.tfcalo_config = json.loads((Path(path) / "regressor_config.json").read_text())
+    return model
+
+
+def load_embedding(path):
+    """``embed(showers, conditions) -> (N, embedding_dim)`` of a regressor artifact (FRD)."""
+    emb = embedding_model(load_regressor(path))
+
+    def embed(showers: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+        return np.asarray(emb.predict(np.asarray(showers, np.float32), batch_size=512, verbose=0))
+
+    return embed
