@@ -10,11 +10,12 @@ and ``full`` (the physics-quality run, GPU-sized).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfcalo.errors import unknown_name
 from tfcalo.pipelines.config import PRESETS, PipelineConfig, resolve_config
+
+from tfcalo.errors import unknown_name
 
 DEFAULT_ROOT = "tfcalo-runs"
 
@@ -50,6 +51,7 @@ class RunSummary:
     metrics: dict
     blessed: bool
     cached: list[str]
+    extra_reports: list[Path] = field(default_factory=list)
 
 
 def run(name: str, preset: str = "quick", config_file: str | Path | None = None,
@@ -72,6 +74,9 @@ def run(name: str, preset: str = "quick", config_file: str | Path | None = None,
     evaluation = result.output(*eval_node)
     tensorboard = sorted({Path(a.uri) / "tensorboard" for n in result.nodes.values()
                           for a in n.outputs.values() if (Path(a.uri) / "tensorboard").is_dir()})
+    extra_reports = sorted({Path(a.uri) / "ensemble_report.html" for n in result.nodes.values()
+                            for a in n.outputs.values()
+                            if (Path(a.uri) / "ensemble_report.html").is_file()})
     return RunSummary(
         run_id=result.run_id, pipeline=name, root=pipe_root, model=Path(model.uri),
         evaluation=Path(evaluation.uri), report=Path(evaluation.uri) / "report.html",
@@ -79,6 +84,7 @@ def run(name: str, preset: str = "quick", config_file: str | Path | None = None,
         metrics=evaluation.properties.get("metrics", {}),
         blessed=bool(evaluation.properties.get("blessed")),
         cached=[k for k, v in result.nodes.items() if v.status == "cached"],
+        extra_reports=extra_reports,
     )
 
 

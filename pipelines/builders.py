@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfcalo.pipelines.config import PipelineConfig
+
 from tfcalo.pipeline import Node, Pipeline
 
 
@@ -67,6 +68,20 @@ def export_node(model_node: tuple[str, str], evaluation: tuple[str, str],
                 {"model": model_node, "evaluation": evaluation})
 
 
+def ensemble_report_node(cfg: PipelineConfig, T: int) -> Node:
+    """The AdaGAN report: every prefix's evaluation against T, the ensemble and each member
+    (SF per 10 GeV bin, shower shapes, PCA) on the evaluation's test showers and seed."""
+    from tfcalo.components import ensemble_report
+
+    inputs = {"data": ("ingest", "examples")}
+    for t in range(T):
+        inputs.update({f"ensemble_{t}": (f"ensemble-{t}", "ensemble"),
+                       f"member_{t}": (f"train-{t}", "model"),
+                       f"evaluation_{t}": (f"evaluate-ensemble-{t}", "evaluation")})
+    params = {"seed": int(cfg.evaluate.get("seed", 0)), "limit": cfg.evaluate.get("limit")}
+    return Node("ensemble-report", ensemble_report.make_component(T), params, inputs)
+
+
 def build_ensemble(cfg: PipelineConfig) -> Pipeline:
     """AdaGAN ensemble of T generators (seed 002)."""
     comps = _components()
@@ -89,6 +104,7 @@ def build_ensemble(cfg: PipelineConfig) -> Pipeline:
         ]
     for t in range(T):
         nodes.append(evaluate_node(f"evaluate-ensemble-{t}", (f"ensemble-{t}", "ensemble"), cfg))
+    nodes.append(ensemble_report_node(cfg, T))
     nodes.append(export_node((f"ensemble-{T - 1}", "ensemble"),
                              (f"evaluate-ensemble-{T - 1}", "evaluation"), cfg))
     return Pipeline("ensemble", nodes)

@@ -471,6 +471,8 @@ def pipeline_run(name, preset, config_file, overrides, data, root, no_cache) -> 
         echo("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in list(key.items())[:8]))
     echo(f"  model:        {summary.model}")
     echo(f"  report:       {summary.report}")
+    for extra in summary.extra_reports:
+        echo(f"  report:       {extra}")
     echo(f"  SavedModel:   {summary.saved_model}")
     echo(f"  TensorBoard:  tensorboard --logdir {summary.root / 'artifacts'} --host 127.0.0.1")
     echo(f"  past runs:    tfcalo pipeline runs --root {root}")
