@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tfcalo.pipelines import build, names, run
+from tfcalo.pipelines.config import resolve_config
 
 from tfcalo.cli import main
 from tfcalo.errors import ConfigError, UnknownNameError
-from tfcalo.pipelines import build, names, run
-from tfcalo.pipelines.config import resolve_config
 
 FAST_EVAL = ["evaluate.speed.batch_sizes=[1,100]", "evaluate.speed.repeats=[2,1]",
              "evaluate.prd_runs=2"]
@@ -123,3 +122,4 @@ def test_ensemble_pipeline_end_to_end_tiny(tmp_path):
     card = json.loads((s.saved_model / "model_card.json").read_text())
     assert card["detector"] == "cern-ecal"
     assert s.report.is_file()
+    assert s.extra_reports and (s.extra_reports[0] / "ensemble_report.html").is_file()
