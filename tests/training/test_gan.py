@@ -47,9 +47,9 @@ def test_same_seed_same_weights():
     a, hist = _train(7)
     b, _ = _train(7)
     c, _ = _train(8)
-    for x, y in zip(_weights(a), _weights(b)):
+    for x, y in zip(_weights(a), _weights(b), strict=False):
         np.testing.assert_array_equal(x, y)
-    assert any(np.abs(x - y).max() > 0 for x, y in zip(_weights(a), _weights(c)))
+    assert any(np.abs(x - y).max() > 0 for x, y in zip(_weights(a), _weights(c), strict=False))
     assert set(hist.history) == {"d_adv", "d_gp", "d_loss", "g_adv", "g_loss"}
     assert all(np.isfinite(v[-1]) for v in hist.history.values())
 
@@ -84,7 +84,7 @@ def test_targets_element_equals_on_the_fly():
         hist = gan.fit(ds, epochs=1, verbose=0, shuffle=False)
         results.append((hist.history["d_aux"][-1], _weights(gan)))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
-    for x, y in zip(results[0][1], results[1][1]):
+    for x, y in zip(results[0][1], results[1][1], strict=False):
         np.testing.assert_allclose(x, y, atol=1e-6)
 
 
@@ -98,17 +98,17 @@ def test_two_step_pretrain_then_freeze():
     losses = [gan.pretrain_regressor(ds, steps=1, freeze=False) for _ in range(2)]
     assert all(np.isfinite(losses))
     trunk1 = [v.numpy().copy() for v in gan.discriminator.trunk.trainable_weights]
-    assert any(np.abs(a - b).max() > 0 for a, b in zip(trunk0, trunk1))
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(trunk0, trunk1, strict=False))
     gan.freeze_regressor(True)
     assert not gan.discriminator.trunk.trainable_weights
     head0 = [v.numpy().copy() for v in gan.discriminator.adv_head.trainable_weights]
     hist = gan.fit(ds.take(2), epochs=1, verbose=0, shuffle=False)
     assert "d_aux" not in {k for k, v in hist.history.items() if v[-1] != 0}  # hinge only
     for a, v in zip(trunk1, [v.numpy() for v in gan.discriminator.trunk.weights
-                             if "sn_u" not in v.path]):
+                             if "sn_u" not in v.path], strict=False):
         np.testing.assert_array_equal(a, v)  # frozen trunk unchanged
     head1 = [v.numpy() for v in gan.discriminator.adv_head.trainable_weights]
-    assert any(np.abs(a - b).max() > 0 for a, b in zip(head0, head1))
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(head0, head1, strict=False))
 
 
 def test_freeze_without_regressor_is_an_error():

@@ -10,8 +10,7 @@ tf = pytest.importorskip("tensorflow")
 
 from tfcalo.errors import ConfigError  # noqa: E402
 from tfcalo.models.layers import CriticBase  # noqa: E402
-from tfcalo.training.objectives import (OBJECTIVE_NAMES, global_weight_sum,  # noqa: E402
-                                        make_objective)
+from tfcalo.training.objectives import OBJECTIVE_NAMES, global_weight_sum, make_objective  # noqa: E402
 
 COND = dict(mean=[0.0], std=[1.0])
 IDENT = dict(mode="linear", scale=1.0, offset=0.0)

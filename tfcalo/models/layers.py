@@ -260,7 +260,7 @@ def condition_norm_args(detector, stats: dict | None) -> dict:
     n = detector.n_conditions
     lo = np.array([r[0] for r in detector.condition_ranges], "float64")
     hi = np.array([r[1] for r in detector.condition_ranges], "float64")
-    log_cols = [(u == "GeV" and low > 0) for u, low in zip(detector.condition_units, lo)]
+    log_cols = [(u == "GeV" and low > 0) for u, low in zip(detector.condition_units, lo, strict=False)]
     mean = np.array(stat(stats, "condition_mean", list((lo + hi) / 2), size=n))
     std = np.array(stat(stats, "condition_std", list((hi - lo) / 2), size=n))
     for i, is_log in enumerate(log_cols):

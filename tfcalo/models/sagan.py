@@ -14,8 +14,14 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfcalo.models.layers import (CriticBase, GeneratorBase, SelfAttention2D, batch_norm,
-                                  conv2d, dense)
+from tfcalo.models.layers import (
+    CriticBase,
+    GeneratorBase,
+    SelfAttention2D,
+    batch_norm,
+    conv2d,
+    dense,
+)
 
 
 @keras.saving.register_keras_serializable(package="tfcalo")

@@ -76,7 +76,7 @@ class TwoDGANGenerator(GeneratorBase):
             z = tf.concat([noise, cond_norm], axis=-1)
         v = tf.reshape(self.dense(z), (-1, 5, 5, 5, self.seed_channels))
         views = []
-        for perm, branch in zip(_VIEWS, self.branches):
+        for perm, branch in zip(_VIEWS, self.branches, strict=False):
             vp = tf.transpose(v, (0, *(p + 1 for p in perm), 4))
             img = tf.reshape(vp, (-1, 5, 5, 5 * self.seed_channels))
             out = branch(img, training=training)  # (B, n, n, n): axes perm[0], perm[1], perm[2]
@@ -120,7 +120,7 @@ class TwoDGANDiscriminator(CriticBase):
 
     def score_transformed(self, t, conditions, training=None, showers=None):
         feats = [branch(tf.transpose(t, (0, *(p + 1 for p in perm))), training=training)
-                 for perm, branch in zip(_VIEWS, self.branches)]
+                 for perm, branch in zip(_VIEWS, self.branches, strict=False)]
         h = self.act(self.hidden(tf.concat(feats, axis=-1)))
         out = {"score": self.score_head(h),
                "ep": self.ep_ref * tf.nn.softplus(self.ep_head(h))[:, 0]}

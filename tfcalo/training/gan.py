@@ -260,7 +260,7 @@ class ConditionalGAN(keras.Model):
         if ctx is not None and ctx.num_replicas_in_sync > 1:
             keys = sorted(logs)
             reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [logs[k] for k in keys])
-            logs = dict(zip(keys, reduced))
+            logs = dict(zip(keys, reduced, strict=False))
         return self._track(logs)
 
     # ------------------------------------------------------------------ regressor (SAGAN)
