@@ -180,3 +180,29 @@ def test_load_generator_round_trip(tmp_path):
         M.load_generator(tmp_path)
     with pytest.raises(ArtifactError, match="no run.json"):
         M.load_generator(tmp_path / "missing")
+
+
+def test_spectral_norm_state_round_trips_through_saved_weights(tmp_path):
+    # The power-iteration vector u is state: a resumed run must get it back.
+    cfg = {"generator": {"filters": 8}, "discriminator": {"filters": 8, "hidden": 16}}
+    a = M.build("sagan", "lhcb-ecal", cfg, {"max_cell": 9000.0})
+    a.compile()
+    a.save_weights(tmp_path / "m.weights.h5")
+    b = M.build("sagan", "lhcb-ecal", cfg, {"max_cell": 9000.0})
+    b.compile()
+    b.load_weights(tmp_path / "m.weights.h5")
+    ua = [v.numpy() for v in a.discriminator.weights if "sn_u" in v.path]
+    ub = [v.numpy() for v in b.discriminator.weights if "sn_u" in v.path]
+    assert ua and len(ua) == len(ub)
+    for x, y in zip(ua, ub, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("mode", ["log", "power"])
+def test_generated_energies_are_capped_at_ten_times_the_largest_cell(mode):
+    t = L.ShowerTransform(**L.shower_transform_args(
+        get_detector("lhcb-ecal"), {"max_cell": 500.0}, {"mode": mode}))
+    out = np.asarray(t.inverse(np.array([[1e3, -1.0, 0.5]], "float32")))
+    assert np.isfinite(out).all()
+    assert out[0, 0] == pytest.approx(5000.0, rel=1e-4)
+    assert out[0, 1] == pytest.approx(0.0, abs=1e-12)

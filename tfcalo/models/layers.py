@@ -27,20 +27,19 @@ def stat(stats: dict | None, key: str, default, size: int | None = None):
     """Look up ``stats[key]`` (stats.json of the dataset), falling back to ``default``.
 
     Accepts the flat form (``stats["condition_mean"] = [..]``) and the nested per-name form
-    (``stats["conditions"] = {"Ep": {"mean": ..}}`` when ``key`` is "condition_mean").
+    of stats.json (``stats["conditions"] = {"Ep": {"mean": ..}}`` for "condition_mean",
+    ``stats["showers"] = {"RichDLLe": {"mean": ..}}`` for "shower_mean").
     ``size``: expected length of a per-column list (wrong length -> default).
     """
     stats = stats or {}
     value = stats.get(key)
-    if value is None and key.startswith("condition_") and isinstance(stats.get("conditions"), dict):
-        field = key[len("condition_"):]
-        cols = stats["conditions"]
-        try:
-            value = [float(cols[name][field]) for name in cols]
-        except (KeyError, TypeError):
-            value = None
-    if value is None and key.startswith("shower_") and isinstance(stats.get("shower"), dict):
-        value = stats["shower"].get(key[len("shower_"):])
+    for prefix, section in (("condition_", "conditions"), ("shower_", "showers")):
+        if value is None and key.startswith(prefix) and isinstance(stats.get(section), dict):
+            field = key[len(prefix):]
+            try:
+                value = [float(col[field]) for col in stats[section].values()]
+            except (KeyError, TypeError):
+                value = None
     if value is None:
         return default
     if size is not None:
@@ -94,13 +93,16 @@ class ShowerTransform(keras.layers.Layer):
     Modes: ``log`` t = log1p(x / scale); ``power`` t = (x / scale) ** power; ``linear``
     t = (x - offset) / scale (per-component offset/scale allowed, for tabular data).
     ``call(x)`` is the forward map (physical -> t); :meth:`inverse` maps t -> physical
-    (negative t is clipped to 0 for log/power, whose physical values are energies >= 0).
+    (negative t is clipped to 0 for log/power, whose physical values are energies >= 0, and
+    physical values are capped at ``max_value``, e.g. 10x the largest cell of the training
+    data, so that an untrained or diverging generator gives large but finite energies).
     """
 
     MODES = ("log", "power", "linear")
 
     def __init__(self, mode: str = "log", scale: float | Sequence[float] = 1.0,
-                 offset: float | Sequence[float] = 0.0, power: float = 0.5, **kwargs):
+                 offset: float | Sequence[float] = 0.0, power: float = 0.5,
+                 max_value: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if mode not in self.MODES:
             raise ConfigError(f"config key 'transform.mode' must be one of {', '.join(self.MODES)}, got {mode!r}")
@@ -108,6 +110,7 @@ class ShowerTransform(keras.layers.Layer):
         self.scale_init = np.atleast_1d(np.asarray(scale, "float32")).tolist()
         self.offset_init = np.atleast_1d(np.asarray(offset, "float32")).tolist()
         self.power = float(power)
+        self.max_value = float(max_value)  # 0: no cap
         self.scale = self.add_weight(shape=(len(self.scale_init),), trainable=False, name="scale",
                                      initializer=keras.initializers.Constant(self.scale_init))
         self.offset = self.add_weight(shape=(len(self.offset_init),), trainable=False, name="offset",
@@ -124,15 +127,17 @@ class ShowerTransform(keras.layers.Layer):
 
     def inverse(self, t):
         """Network space -> physical values (same shape)."""
+        if self.mode == "linear":
+            return t * self.scale + self.offset
+        if self.max_value > 0:  # cap in network space, before the (steep) inverse map
+            t = tf.minimum(t, self.call(tf.constant(self.max_value, tf.float32)))
         if self.mode == "log":
             return self.scale * tf.math.expm1(tf.nn.relu(t))
-        if self.mode == "power":
-            return self.scale * tf.pow(tf.nn.relu(t) + 1e-12, 1.0 / self.power)
-        return t * self.scale + self.offset
+        return self.scale * tf.pow(tf.nn.relu(t) + 1e-12, 1.0 / self.power)
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "scale": self.scale_init,
-                "offset": self.offset_init, "power": self.power}
+                "offset": self.offset_init, "power": self.power, "max_value": self.max_value}
 
 
 @keras.saving.register_keras_serializable(package="tfcalo")
@@ -186,6 +191,22 @@ class _SpectralNormMixin:
         self.sn_u = self.add_weight(shape=(1, n_out), trainable=False, name="sn_u",
                                     initializer=keras.initializers.RandomNormal(stddev=1.0),
                                     aggregation="only_first_replica")
+
+    def _sn_variables(self) -> list:
+        return [self.kernel, *([self.bias] if self.use_bias else []), self.sn_u]
+
+    # Conv2D/Dense save only kernel and bias; u must round-trip too (checkpoints, resume).
+    def save_own_variables(self, store):
+        for i, v in enumerate(self._sn_variables()):
+            store[str(i)] = v
+
+    def load_own_variables(self, store):
+        variables = self._sn_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(f"Layer '{self.name}' expected {len(variables)} variables, "
+                             f"but received {len(store.keys())} variables during loading.")
+        for i, v in enumerate(variables):
+            v.assign(store[str(i)])
 
     def normalized_kernel(self, training):
         w = tf.reshape(self.kernel, (-1, int(self.kernel.shape[-1])))
@@ -283,13 +304,15 @@ def shower_transform_args(detector, stats: dict | None, transform: dict) -> dict
                 "scale": [max(abs(v), 1e-6) for v in stat(stats, "shower_std", [1.0] * n, size=n)]}
     mode = transform.get("mode", "log")
     scale = float(transform.get("scale", 0.0))
+    cell_max = next((float(stats[k]) for k in _CELL_MAX_KEYS if stats and stats.get(k)), None)
+    max_value = 10.0 * cell_max if cell_max else 0.0
     if scale <= 0:
-        cell_max = next((float(stats[k]) for k in _CELL_MAX_KEYS if stats and stats.get(k)), None)
         if cell_max is None:
             scale = 1.0
         else:
             scale = cell_max / 1000.0 if mode == "log" else cell_max
-    return {"mode": mode, "scale": scale, "power": float(transform.get("power", 0.5))}
+    return {"mode": mode, "scale": scale, "power": float(transform.get("power", 0.5)),
+            "max_value": max_value}
 
 
 class GeneratorBase(keras.Model):
