@@ -122,4 +122,5 @@ def test_ensemble_pipeline_end_to_end_tiny(tmp_path):
     card = json.loads((s.saved_model / "model_card.json").read_text())
     assert card["detector"] == "cern-ecal"
     assert s.report.is_file()
-    assert s.extra_reports and (s.extra_reports[0] / "ensemble_report.html").is_file()
+    assert s.extra_reports and s.extra_reports[0].name == "ensemble_report.html"
+    assert s.extra_reports[0].is_file()
