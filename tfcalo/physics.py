@@ -414,3 +414,41 @@ def regression_targets(detector: str | Detector, showers: np.ndarray, conditions
             raise unknown_name(f"observable for {det.name}", name, valid)
     obs = observables(det, showers, conditions)
     return np.column_stack([obs[n] for n in names]) if names else np.zeros((len(showers), 0))
+
+
+#: Readable label and unit of the observables whose unit does not depend on the detector
+#: ("" = dimensionless); energy-like ones and cell counts are handled in observable_axis.
+_OBSERVABLE_AXES: dict[str, tuple[str, str]] = {
+    "sampling_fraction": ("sampling fraction (deposited / primary energy)", ""),
+    "cog_x": ("centre of gravity x", "cm"),
+    "cog_y": ("centre of gravity y", "cm"),
+    "cog_z": ("centre of gravity z (depth)", "cm"),
+    "width_x": ("shower width x", "cm"),
+    "width_y": ("shower width y", "cm"),
+    "width_z": ("shower width z (depth)", "cm"),
+    "asymmetry_long": ("longitudinal asymmetry", ""),
+    "asymmetry_trans": ("transverse asymmetry", ""),
+    "width_long": ("longitudinal shower width", "cm"),
+    "width_trans": ("transverse shower width", "cm"),
+}
+
+
+def observable_axis(detector: str | Detector, name: str) -> tuple[str, str]:
+    """(readable label, unit) of an :func:`observables` entry, for plot axes.
+
+    The unit is ``""`` for dimensionless quantities (fractions, asymmetries, DLLs); energies
+    are in the detector's ``energy_unit`` (GeV for cern-ecal, MeV for lhcb-ecal), positions
+    and widths in cm, hit counts in ``"cells"``. Unknown names get their own name with
+    underscores as spaces and no unit.
+    """
+    det = get_detector(detector)
+    if name == "total_energy":
+        return "total deposited energy", det.energy_unit
+    if name in _OBSERVABLE_AXES:
+        return _OBSERVABLE_AXES[name]
+    prefix = "n_cells_above_"
+    if name.startswith(prefix) and name.endswith(det.energy_unit):
+        return f"cells above {name[len(prefix):-len(det.energy_unit)]} {det.energy_unit}", "cells"
+    if name.startswith("sparsity_"):
+        return f"fraction of cells with E >= {name[len('sparsity_'):]} x total", ""
+    return name.replace("_", " "), ""
