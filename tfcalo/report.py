@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfcalo import physics
 from tfcalo.atomic import atomic_write_text
 from tfcalo.detectors import Detector, get_detector
 
@@ -61,101 +62,263 @@ def _plt():
     return plt
 
 
-def _hist_with_ratio(plt, path: Path, real: np.ndarray, gen: np.ndarray,
-                     weights: np.ndarray | None, name: str, bins: int) -> None:
-    lo, hi = np.percentile(np.concatenate([real, gen]), [0.5, 99.5])
-    if not np.isfinite(lo) or hi <= lo:
-        lo, hi = float(np.min(real)) - 0.5, float(np.max(real)) + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
-    hr, _ = np.histogram(real, edges, weights=weights, density=False)
-    hg, _ = np.histogram(gen, edges)
-    nr, ng = max(abs(hr.sum()), 1e-12), max(hg.sum(), 1e-12)
-    hr, hg = hr / nr, hg / ng
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    fig, (ax, rax) = plt.subplots(2, 1, figsize=(5, 4.5), sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
-    ax.stairs(hr, edges, color=REAL_COLOR, label="real", fill=False, linewidth=1.5)
-    ax.stairs(hg, edges, color=GEN_COLOR, label="generated", linewidth=1.2)
-    ax.set_ylabel("fraction of showers")
-    ax.legend(frameon=False)
-    ax.set_title(name)
+#: Percentiles of the real distribution that set an observable histogram's range, and the
+#: fraction of that range added on each side (on the log scale for log-x histograms).
+ROBUST_PERCENTILES, RANGE_WIDEN = (0.5, 99.5), 0.05
+#: Positive observables whose robust range spans more decades than this get log-spaced bins.
+LOG_X_DECADES = 2.0
+#: The ratio panel's y range when every ratio lies inside it; wider ranges in RATIO_WIDE.
+RATIO_NARROW, RATIO_WIDE, RATIO_MAX = (0.5, 1.5), (0.0, 2.0), 3.0
+DPI = 100
+
+
+def axis_label(label: str, unit: str) -> str:
+    """``"label [unit]"``, or just the label for a dimensionless quantity (unit "")."""
+    return f"{label} [{unit}]" if unit else label
+
+
+def hist_bins(n: int, max_bins: int) -> int:
+    """Bins for ``n`` showers: sqrt(n) (at least 10), at most ``max_bins``."""
+    return int(min(max_bins, max(10, round(math.sqrt(max(n, 0))))))
+
+
+def robust_edges(real: np.ndarray, bins: int) -> tuple[np.ndarray, bool]:
+    """Histogram edges from the real distribution alone; returns ``(edges, log_x)``.
+
+    The range is the ROBUST_PERCENTILES of the finite real values widened by RANGE_WIDEN of
+    its span on each side, so outliers (of either sample) do not squeeze the bulk into a few
+    bins. Positive values spanning more than LOG_X_DECADES decades get ``bins``
+    log-spaced edges (``log_x`` True). Integer-valued data (cell counts) get bins a whole
+    number of integers wide with edges at half-integers (at most ``bins`` over the real
+    range), so no bin holds one integer more than its neighbour. Unweighted (sWeights can be
+    negative; the range only needs to hold the bulk).
+    """
+    x = np.asarray(real, np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return np.linspace(-0.5, 0.5, bins + 1), False
+    lo, hi = (float(v) for v in np.percentile(x, ROBUST_PERCENTILES))
+    if hi <= lo:
+        half = max(0.5, 0.05 * abs(lo))
+        return np.linspace(lo - half, hi + half, bins + 1), False
+    if lo > 0 and hi / lo > 10 ** LOG_X_DECADES:
+        pad = (hi / lo) ** RANGE_WIDEN
+        return np.geomspace(lo / pad, hi * pad, bins + 1), True
+    if np.all(x == np.round(x)):  # counts: integer-wide bins centred on the integers
+        width = max(1, math.ceil((hi - lo + 1) / bins))
+        start = math.floor(lo - RANGE_WIDEN * (hi - lo))
+        n = math.ceil((math.ceil(hi + RANGE_WIDEN * (hi - lo)) - start + 1) / width)
+        return start - 0.5 + width * np.arange(n + 1), False
+    pad = RANGE_WIDEN * (hi - lo)
+    return np.linspace(lo - pad, hi + pad, bins + 1), False
+
+
+def binned_fractions(x: np.ndarray, edges: np.ndarray, weights: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Fraction of ALL showers in each bin, its statistical error, and the fractions outside.
+
+    Args:
+        x: (N,) values (non-finite ones count as outside).
+        edges: (B+1,) increasing bin edges.
+        weights: (N,) per-shower weights or None.
+
+    Returns:
+        ``(fraction (B,), error (B,), below, above)``: fraction = sum of weights in the bin /
+        sum of all weights, error = sqrt(sum of squared weights in the bin) / sum of all
+        weights (Poisson for unit weights), below = underflow fraction, above = the rest
+        (overflow and non-finite values), so sum(fraction) + below + above = 1.
+    """
+    x = np.asarray(x, np.float64)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, np.float64)
+    total = float(w.sum())
+    if len(x) == 0 or total == 0:
+        zero = np.zeros(len(edges) - 1)
+        return zero, zero, 0.0, 0.0
+    ok = np.isfinite(x)
+    h = np.histogram(x[ok], edges, weights=w[ok])[0]
+    h2 = np.histogram(x[ok], edges, weights=w[ok] ** 2)[0]
+    frac = h / total
+    below = float(w[ok & (x < edges[0])].sum() / total)
+    return frac, np.sqrt(h2) / abs(total), below, float(1.0 - frac.sum() - below)
+
+
+def ratio_with_errors(num: np.ndarray, num_err: np.ndarray, den: np.ndarray,
+                      den_err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bin-wise ``num / den`` and its error (relative errors added in quadrature).
+
+    Bins with ``den <= 0`` give NaN (``+inf`` if ``num > 0`` there: generated showers where
+    the reference has none); bins with ``num == 0`` give 0 with error ``num_err / den``.
+    """
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    num_err, den_err = np.asarray(num_err, float), np.asarray(den_err, float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(hr > 0, hg / hr, np.nan)
-    rax.plot(centres, ratio, "o", color=GEN_COLOR, markersize=3)
+        ratio = np.where(den > 0, num / den, np.where(num > 0, np.inf, np.nan))
+        rel = np.sqrt(np.where(num > 0, (num_err / num) ** 2, 0.0)
+                      + np.where(den > 0, (den_err / den) ** 2, 0.0))
+        err = np.where(num > 0, np.abs(ratio) * rel, num_err / den)
+    err = np.where(np.isfinite(ratio), err, np.nan)
+    return ratio, err
+
+
+def ratio_limits(ratios: list[np.ndarray]) -> tuple[float, float]:
+    """RATIO_NARROW if every finite ratio lies inside it, else RATIO_WIDE stretched up to
+    RATIO_MAX to hold the largest finite ratio (larger ones are drawn as arrows)."""
+    vals = np.concatenate([np.ravel(np.asarray(r, float)) for r in ratios]) if ratios else \
+        np.zeros(0)
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0 or (vals.min() >= RATIO_NARROW[0] and vals.max() <= RATIO_NARROW[1]):
+        return RATIO_NARROW
+    return RATIO_WIDE[0], float(min(RATIO_MAX, max(RATIO_WIDE[1], 1.1 * vals.max())))
+
+
+def _ratio_points(rax, x: np.ndarray, ratio: np.ndarray, lim: tuple[float, float],
+                  err: np.ndarray | None = None, xerr=None, color: str = GEN_COLOR,
+                  marker: str = "o", markersize: float = 3, **line) -> None:
+    """Ratio points with error bars; values beyond ``lim`` as arrows at the panel edge."""
+    x, ratio = np.asarray(x, float), np.asarray(ratio, float)
+    inside = np.isfinite(ratio) & (ratio >= lim[0]) & (ratio <= lim[1])
+    if line:
+        rax.plot(x, np.where(inside, ratio, np.nan), color=color, **line)
+    sel = inside
+    xe = None
+    if xerr is not None:
+        xe = np.asarray(xerr, float)
+        xe = xe[:, sel] if xe.ndim == 2 else xe[sel]
+    rax.errorbar(x[sel], ratio[sel], yerr=None if err is None else np.asarray(err)[sel],
+                 xerr=xe, fmt=marker, color=color, markersize=markersize, elinewidth=0.8,
+                 capsize=0, linestyle="none")
+    span = lim[1] - lim[0]
+    high = ratio > lim[1]  # includes +inf
+    low = np.isfinite(ratio) & (ratio < lim[0])
+    rax.plot(x[high], np.full(high.sum(), lim[1] - 0.06 * span), "^", color=color,
+             markersize=markersize + 2, linestyle="none")
+    rax.plot(x[low], np.full(low.sum(), lim[0] + 0.06 * span), "v", color=color,
+             markersize=markersize + 2, linestyle="none")
+
+
+def _finish_ratio_axis(rax, lim: tuple[float, float], xlabel: str) -> None:
     rax.axhline(1.0, color="grey", linewidth=0.8)
-    rax.set_ylim(0.5, 1.5)
-    rax.set_ylabel("gen/real")
-    rax.set_xlabel(name)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    rax.set_ylim(*lim)
+    rax.set_ylabel("gen / real")
+    rax.set_xlabel(xlabel)
+    rax.grid(axis="y", alpha=0.3)
+
+
+def _outside_text(below: float, above: float) -> str:
+    """Legend suffix such as " (3% below, 45% above range)"; empty if nothing is outside."""
+    def pct(f: float) -> str:
+        return f"{100 * f:.1f}%" if f < 0.1 else f"{100 * f:.0f}%"
+
+    parts = [f"{pct(f)} {side}" for f, side in ((below, "below"), (above, "above"))
+             if f >= 0.0005]
+    return f" ({', '.join(parts)} range)" if parts else ""
+
+
+def _hist_with_ratio(plt, path: Path, real: np.ndarray, gen: np.ndarray,
+                     weights: np.ndarray | None, label: str, unit: str, bins: int) -> dict:
+    """One observable: real and generated histograms on the real robust range, ratio below.
+
+    Returns the numbers drawn (``edges``, ``log_x``, ``outside_real`` and ``outside_gen`` as
+    (below, above) fractions, ``ratio``, ``ratio_err``) for tests.
+    """
+    edges, log_x = robust_edges(real, hist_bins(len(real), bins))
+    fr, er, *out_r = binned_fractions(real, edges, weights)
+    fg, eg, *out_g = binned_fractions(gen, edges)
+    ratio, rerr = ratio_with_errors(fg, eg, fr, er)
+    centres = np.sqrt(edges[1:] * edges[:-1]) if log_x else 0.5 * (edges[1:] + edges[:-1])
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(5.5, 5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1.2], "hspace": 0.06})
+    real_name = "real (weighted)" if weights is not None else "real"
+    ax.stairs(fr, edges, color=REAL_COLOR, linewidth=1.5,
+              label=f"{real_name}{_outside_text(*out_r)}")
+    ax.errorbar(centres, fr, yerr=er, fmt="none", color=REAL_COLOR, elinewidth=0.8)
+    ax.stairs(fg, edges, color=GEN_COLOR, linewidth=1.3,
+              label=f"generated{_outside_text(*out_g)}")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("fraction of showers per bin")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(label)
+    lim = ratio_limits([ratio])
+    _ratio_points(rax, centres, ratio, lim, rerr,
+                  xerr=np.vstack([centres - edges[:-1], edges[1:] - centres]))
+    _finish_ratio_axis(rax, lim, axis_label(label, unit))
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
+    return {"edges": edges, "log_x": log_x, "outside_real": tuple(out_r),
+            "outside_gen": tuple(out_g),
+            "ratio": ratio, "ratio_err": rerr}
 
 
-def _images(plt, path: Path, real: np.ndarray, gen: np.ndarray, title: str,
+def _images(plt, path: Path, real: np.ndarray, gen: np.ndarray, title: str, unit: str,
             xlabel: str, ylabel: str) -> None:
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    """Real and generated mean images on one log colour scale, and their ratio."""
+    from matplotlib.colors import LogNorm
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), constrained_layout=True)
     vmax = float(max(real.max(), gen.max(), 1e-12))
     vmin = max(vmax * 1e-5, float(min(real[real > 0].min() if (real > 0).any() else vmax,
                                        gen[gen > 0].min() if (gen > 0).any() else vmax)))
-    from matplotlib.colors import LogNorm
-
     for ax, img, label in ((axes[0], real, "real"), (axes[1], gen, "generated")):
         im = ax.imshow(np.clip(img, vmin, None), origin="lower", norm=LogNorm(vmin, vmax),
                        cmap="viridis")
-        ax.set_title(f"{title}: {label}")
+        ax.set_title(label)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.colorbar(im, ax=axes[:2], fraction=0.046, label=f"mean energy per cell [{unit}]")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(real > vmax * 1e-4, gen / real, np.nan)
     im = axes[2].imshow(ratio, origin="lower", vmin=0.5, vmax=1.5, cmap="RdBu_r")
-    axes[2].set_title("generated / real")
+    axes[2].set_title("generated / real (cells above 1e-4 of the peak)", fontsize=9)
     axes[2].set_xlabel(xlabel)
-    fig.colorbar(im, ax=axes[2], fraction=0.046)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    fig.colorbar(im, ax=axes[2], fraction=0.046, extend="both", label="generated / real")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
 def _profile(plt, path: Path, real: np.ndarray, gen: np.ndarray, xlabel: str,
              ylabel: str, title: str, logy: bool) -> None:
-    fig, (ax, rax) = plt.subplots(2, 1, figsize=(5, 4.5), sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(5.5, 5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1.2], "hspace": 0.06})
+    real, gen = np.asarray(real, float), np.asarray(gen, float)
     x = np.arange(len(real))
-    ax.plot(x, real, "-", color=REAL_COLOR, label="real")
-    ax.plot(x, gen, "--", color=GEN_COLOR, label="generated")
-    if logy and (np.asarray(real) > 0).any():
+    ax.plot(x, real, "-o", color=REAL_COLOR, markersize=3, label="real")
+    ax.plot(x, gen, "--s", color=GEN_COLOR, markersize=3, label="generated")
+    if logy and (real > 0).any():
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(frameon=False)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rax.plot(x, np.where(np.asarray(real) > 0, np.asarray(gen) / real, np.nan), "o",
-                 color=GEN_COLOR, markersize=3)
-    rax.axhline(1.0, color="grey", linewidth=0.8)
-    rax.set_ylim(0.5, 1.5)
-    rax.set_ylabel("gen/real")
-    rax.set_xlabel(xlabel)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    ax.legend(frameon=False, fontsize=8)
+    ratio, _ = ratio_with_errors(gen, np.zeros_like(gen), real, np.zeros_like(real))
+    lim = ratio_limits([ratio])
+    _ratio_points(rax, x, ratio, lim)
+    _finish_ratio_axis(rax, lim, xlabel)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
 
 def _energy_bins(plt, path: Path, eb: dict) -> None:
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True,
-                             gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
-    e = eb["centre_gev"]
-    for col, (key, label) in enumerate((("sf", "sampling fraction (mean visible/primary)"),
-                                        ("resolution", "resolution sigma90/mu90"))):
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6), sharex=True,
+                             gridspec_kw={"height_ratios": [3, 1.2], "hspace": 0.06,
+                                          "wspace": 0.3})
+    e = np.asarray(eb["centre_gev"], float)
+    for col, (key, label) in enumerate((("sf", "mean sampling fraction (deposited / primary)"),
+                                        ("resolution", "relative resolution sigma90 / mu90"))):
         ax, rax = axes[0, col], axes[1, col]
         ax.plot(e, eb[f"{key}_real"], "o-", color=REAL_COLOR, label="real")
         ax.plot(e, eb[f"{key}_gen"], "s--", color=GEN_COLOR, label="generated")
         ax.set_ylabel(label)
         ax.set_xscale("log")
-        ax.legend(frameon=False)
-        rax.plot(e, eb[f"{key}_ratio"], "o", color=GEN_COLOR)
-        rax.axhline(1.0, color="grey", linewidth=0.8)
-        rax.set_ylabel("gen/real")
-        rax.set_xlabel("primary energy [GeV]")
+        ax.legend(frameon=False, fontsize=8)
+        ratio = np.array([np.nan if v is None else v for v in eb[f"{key}_ratio"]], float)
+        lim = ratio_limits([ratio])
+        _ratio_points(rax, e, ratio, lim, markersize=4)
+        _finish_ratio_axis(rax, lim, "primary energy [GeV]")
         rax.set_xscale("log")
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -169,7 +332,8 @@ def _prd(plt, path: Path, curves: dict) -> None:
     ax.set_ylabel("precision")
     ax.set_title("PRD curves")
     ax.legend(frameon=False)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -184,9 +348,12 @@ def write_plots(detector: Detector | str, plots: dict, plot_dir: Path, bins: int
     plot_dir.mkdir(parents=True, exist_ok=True)
     made: list[tuple[str, str]] = []
     unit = det.energy_unit
+    pitch = getattr(det, "cell_size_cm", None)
+    suffix = f" ({pitch:g} cm pitch)" if pitch else ""
+    xcell, ycell = f"x cell index{suffix}", f"y cell index{suffix}"
     if det.kind == "image2d":
         _images(plt, plot_dir / "mean_shower.png", plots["mean_real"], plots["mean_gen"],
-                f"mean shower [{unit}]", "x cell", "y cell")
+                "mean shower", unit, xcell, ycell)
         made.append(("mean_shower.png", "Average shower image (log colour scale) and the "
                      "generated/real ratio per cell."))
     elif det.kind == "volume3d":
@@ -194,17 +361,19 @@ def write_plots(detector: Detector | str, plots: dict, plot_dir: Path, bins: int
         xy_r = plots["mean_real"].sum(axis=axis).T  # [x, y] -> rows = y
         xy_g = plots["mean_gen"].sum(axis=axis).T
         _images(plt, plot_dir / "mean_shower_xy.png", xy_r, xy_g,
-                f"mean shower, summed over layers [{unit}]", "x cell", "y cell")
+                "mean shower, summed over layers", unit, xcell, ycell)
         made.append(("mean_shower_xy.png", "Average shower summed over layers (transverse "
                      "x-y view) and the generated/real ratio."))
     if "longitudinal_real" in plots:
         _profile(plt, plot_dir / "longitudinal_profile.png", plots["longitudinal_real"],
-                 plots["longitudinal_gen"], "layer", f"mean energy per layer [{unit}]",
+                 plots["longitudinal_gen"], "layer (front to back)",
+                 f"mean energy per layer [{unit}]",
                  "longitudinal profile", logy=False)
         made.append(("longitudinal_profile.png", "Mean energy per layer (front to back)."))
     if "radial_real" in plots:
         _profile(plt, plot_dir / "radial_profile.png", plots["radial_real"],
-                 plots["radial_gen"], "radius [cells]", f"mean energy [{unit}]",
+                 plots["radial_gen"], f"distance from the shower axis [cell pitches]{suffix}",
+                 f"mean energy per ring [{unit}]",
                  "radial profile", logy=True)
         made.append(("radial_profile.png", "Mean energy against distance from the shower "
                      "axis."))
@@ -218,10 +387,17 @@ def write_plots(detector: Detector | str, plots: dict, plot_dir: Path, bins: int
                  "and physics observables."))
     for name, real in plots["observables_real"].items():
         fname = f"obs_{_slug(name)}.png"
-        _hist_with_ratio(plt, plot_dir / fname, np.asarray(real, float),
-                         np.asarray(plots["observables_gen"][name], float),
-                         plots.get("weights"), name, bins)
-        made.append((fname, f"Distribution of {name}, real (weighted) vs generated."))
+        label, obs_unit = physics.observable_axis(det, name)
+        drawn = _hist_with_ratio(plt, plot_dir / fname, np.asarray(real, float),
+                                 np.asarray(plots["observables_gen"][name], float),
+                                 plots.get("weights"), label, obs_unit, bins)
+        scale = "log-spaced" if drawn["log_x"] else "equal-width"
+        made.append((fname, f"{axis_label(label, obs_unit)} ({name}), real"
+                     f"{' (weighted)' if plots.get('weights') is not None else ''} vs "
+                     f"generated; {len(drawn['edges']) - 1} {scale} bins over the real "
+                     f"{ROBUST_PERCENTILES[0]:g}-{ROBUST_PERCENTILES[1]:g} percentile range. "
+                     "Below: generated/real per bin with statistical errors; arrows: off "
+                     "scale."))
     return made
 
 
