@@ -260,3 +260,20 @@ def test_component_factory_and_pipeline_wiring():
         assert node.inputs[f"member_{t}"] == (f"train-{t}", "model")
         assert node.inputs[f"evaluation_{t}"] == (f"evaluate-ensemble-{t}", "evaluation")
     assert node.params["limit"] == 50
+
+
+def test_curves_with_ratio_errors_and_off_scale(tmp_path):
+    """Error bars propagate into the ratio; off-scale and infinite ratios do not break the plot."""
+    from tfcalo.report import _plt, ratio_limits, ratio_with_errors
+
+    x = np.array([5.0, 15.0, 25.0])
+    real, gen = np.array([0.02, 0.02, 0.0]), np.array([0.2, 0.021, 0.1])
+    e_real, e_gen = np.full(3, 0.001), np.full(3, 0.01)
+    curves = {"real": real, "ensemble": gen}
+    er._curves_with_ratio(_plt(), tmp_path / "c.png", x, curves, "E [GeV]", "sf", "t",
+                          errors={"real": e_real, "ensemble": e_gen})
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    ratio, err = ratio_with_errors(gen, e_gen, real, e_real)
+    assert ratio[0] == pytest.approx(10.0) and ratio[2] == np.inf
+    assert err[1] == pytest.approx(1.05 * np.hypot(0.01 / 0.021, 0.05))
+    assert ratio_limits([ratio]) == (0.0, 3.0)

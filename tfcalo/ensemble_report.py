@@ -42,7 +42,25 @@ from tfcalo import physics
 from tfcalo.atomic import atomic_write_text
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ArtifactError, ConfigError
-from tfcalo.report import EXPLANATIONS, GEN_COLOR, REAL_COLOR, _fmt, _json, _plt, _slug
+from tfcalo.report import (
+    DPI,
+    EXPLANATIONS,
+    GEN_COLOR,
+    REAL_COLOR,
+    _finish_ratio_axis,
+    _fmt,
+    _json,
+    _outside_text,
+    _plt,
+    _ratio_points,
+    _slug,
+    axis_label,
+    binned_fractions,
+    hist_bins,
+    ratio_limits,
+    ratio_with_errors,
+    robust_edges,
+)
 
 REPORT_HTML = "ensemble_report.html"
 METRICS_VS_T = "metrics_vs_T.json"
@@ -319,66 +337,79 @@ def _set_styles(plt, labels: Sequence[str]) -> dict[str, dict]:
 
 def _curves_with_ratio(plt, path: Path, x: np.ndarray, curves: dict[str, np.ndarray],
                        xlabel: str, ylabel: str, title: str, logy: bool = False,
-                       ratio_lim: tuple[float, float] = (0.5, 1.5)) -> None:
-    """Curves of every set (first = real) over ``x`` with a generated/real ratio panel."""
-    fig, (ax, rax) = plt.subplots(2, 1, figsize=(6, 5), sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+                       errors: dict[str, np.ndarray] | None = None) -> None:
+    """Curves of every set (first = real) over ``x`` with a generated/real ratio panel.
+
+    ``errors`` (label -> (L,) standard errors) draws error bars and propagates them into the
+    ratios. The ratio range adapts (report.ratio_limits); off-scale ratios are arrows.
+    """
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(6.5, 5.5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1.3], "hspace": 0.06})
     styles = _set_styles(plt, list(curves))
+    errors = errors or {}
     real = np.asarray(curves["real"], float)
+    real_err = np.asarray(errors.get("real", np.zeros_like(real)), float)
+    ratios = {}
     for label, y in curves.items():
         st = styles[label]
-        ax.plot(x, y, color=st["color"], lw=st["lw"], ls=st["ls"], marker=st["marker"],
-                markersize=3, label=label)
+        y = np.asarray(y, float)
+        ax.errorbar(x, y, yerr=errors.get(label), color=st["color"], lw=st["lw"], ls=st["ls"],
+                    marker=st["marker"], markersize=3, elinewidth=0.8, label=label)
         if label != "real":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(real > 0, np.asarray(y, float) / real, np.nan)
-            rax.plot(x, ratio, color=st["color"], lw=st["lw"], ls=st["ls"],
-                     marker=st["marker"], markersize=3)
+            ratios[label] = ratio_with_errors(
+                y, np.asarray(errors.get(label, np.zeros_like(y)), float), real, real_err)
+    lim = ratio_limits([r for r, _ in ratios.values()])
+    for label, (ratio, err) in ratios.items():
+        st = styles[label]
+        _ratio_points(rax, x, ratio, lim, err if label in errors else None,
+                      color=st["color"], marker=st["marker"], lw=st["lw"], ls=st["ls"])
     if logy and (real > 0).any():
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(frameon=False, fontsize=7, ncol=2)
-    rax.axhline(1.0, color="grey", lw=0.8)
-    rax.set_ylim(*ratio_lim)
-    rax.set_ylabel("gen/real")
-    rax.set_xlabel(xlabel)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    ax.legend(frameon=False, fontsize=8, ncol=2)
+    _finish_ratio_axis(rax, lim, xlabel)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
 
 def _pc_histograms(plt, path: Path, sets: Sequence[ShowerSummary], bins: int = 30) -> None:
-    """Histograms of the first principal components of every set, ratio panels below."""
+    """Histograms of the first principal components of every set, ratio panels below.
+
+    Bins cover the real projections' robust range (report.robust_edges); the legend gives
+    the fraction of real and ensemble showers outside it.
+    """
     n_h = min(N_HISTOGRAMS, sets[0].pcs.shape[1])
     styles = _set_styles(plt, [s.label for s in sets])
-    fig, axes = plt.subplots(2, n_h, figsize=(4.5 * n_h, 4.5), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+    fig, axes = plt.subplots(2, n_h, figsize=(5 * n_h, 5), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1.3], "hspace": 0.06})
     for k in range(n_h):
         real = sets[0].pcs[:, k]
-        lo, hi = np.percentile(real, [0.5, 99.5])
-        if not hi > lo:
-            lo, hi = float(real.min()) - 0.5, float(real.max()) + 0.5
-        edges = np.linspace(lo, hi, bins + 1)
+        edges, _ = robust_edges(real, hist_bins(len(real), bins))
         centres = 0.5 * (edges[1:] + edges[:-1])
-        hr = np.histogram(real, edges)[0] / max(len(real), 1)
+        hr, er, *_ = binned_fractions(real, edges)
         ax, rax = axes[0, k], axes[1, k]
+        drawn = {}
         for s in sets:
             st = styles[s.label]
-            h = np.histogram(s.pcs[:, k], edges)[0] / max(len(s.pcs), 1)
-            ax.stairs(h, edges, color=st["color"], lw=st["lw"], ls=st["ls"], label=s.label)
+            h, e, *outside = binned_fractions(s.pcs[:, k], edges)
+            extra = _outside_text(*outside) if s.label in ("real", "ensemble") else ""
+            ax.stairs(h, edges, color=st["color"], lw=st["lw"], ls=st["ls"],
+                      label=f"{s.label}{extra}")
             if s is not sets[0]:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    rax.plot(centres, np.where(hr > 0, h / hr, np.nan), st["marker"],
-                             color=st["color"], markersize=3)
+                drawn[s.label] = ratio_with_errors(h, e, hr, er)
+        lim = ratio_limits([r for r, _ in drawn.values()])
+        for label, (ratio, err) in drawn.items():
+            st = styles[label]
+            _ratio_points(rax, centres, ratio, lim, err if label == "ensemble" else None,
+                          color=st["color"], marker=st["marker"])
+        ax.set_xlim(edges[0], edges[-1])
         ax.set_title(f"principal component {k + 1}")
-        ax.set_ylabel("fraction of showers")
+        ax.set_ylabel("fraction of showers per bin")
         ax.legend(frameon=False, fontsize=7)
         ax.tick_params(labelbottom=False)
-        rax.axhline(1.0, color="grey", lw=0.8)
-        rax.set_ylim(0.0, 2.0)
-        rax.set_ylabel("gen/real")
-        rax.set_xlabel(f"PC{k + 1} of log1p(E/MeV) cells")
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+        _finish_ratio_axis(rax, lim, f"PC{k + 1} of log(1 + E / 1 MeV) per cell")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -398,7 +429,8 @@ def _metric_vs_t(plt, path: Path, ts: list[int], values: list, name: str,
     ax.set_xlabel("T (generators in the ensemble)")
     ax.set_ylabel(name)
     ax.set_title(f"{name} against T")
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -430,14 +462,18 @@ def write_plots(detector: Detector | str, real: ShowerSummary,
     if sfb["centre_gev"]:
         curves = {"real": np.array(sfb["sf_real"]),
                   **{lb: np.array(v["sf"]) for lb, v in sfb["sets"].items()}}
+        errors = {"real": np.array(sfb["sf_err_real"]),
+                  **{lb: np.array(v["sf_err"]) for lb, v in sfb["sets"].items()}}
         _curves_with_ratio(plt, plot_dir / "sampling_fraction.png", np.array(sfb["centre_gev"]),
-                           curves, "primary energy [GeV]", "mean sampling fraction",
+                           curves, "primary energy [GeV]",
+                           "mean " + axis_label(*physics.observable_axis(det, "sampling_fraction")),
                            f"sampling fraction per {sfb['bin_width_gev']:g} GeV bin",
-                           ratio_lim=(0.8, 1.2))
+                           errors=errors)
         made.append(("sampling", "sampling_fraction.png",
                      f"Mean sampling fraction (deposited/primary energy) per "
                      f"{sfb['bin_width_gev']:g} GeV bin of primary energy (bins with at least "
-                     f"{sfb['min_count']} showers), and generated/real below."))
+                     f"{sfb['min_count']} showers) with the error of the mean, and generated/real below "
+                     "(arrows: off scale)."))
     for name, (xlabel, ylabel, logy) in _PROFILE_AXES.items():
         if name not in real.profiles:
             continue
@@ -455,8 +491,7 @@ def write_plots(detector: Detector | str, real: ShowerSummary,
     curves = {lb: np.array(v["variance_fraction"]) for lb, v in numbers["pca"].items()}
     _curves_with_ratio(plt, plot_dir / "pca_variance.png", np.arange(1, k + 1), curves,
                        "principal component", "variance / real total variance",
-                       "variance along the real principal components", logy=True,
-                       ratio_lim=(0.0, 2.0))
+                       "variance along the real principal components", logy=True)
     made.append(("pca", "pca_variance.png", "Variance of each set along the real principal "
                  "components, as a fraction of the real total variance (real: the explained "
                  "variance ratio)."))
