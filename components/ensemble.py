@@ -34,7 +34,8 @@ def assemble(out_dir: str | Path, model_dir: str | Path, previous: str | Path | 
     data = info.get("data")
     ensemble.write_ensemble(out_dir, members, betas)
     run = {"model": "ensemble", "detector": info["detector"], "data": data,
-           "members": members, "betas": betas, "seed": info.get("seed")}
+           "stats": info.get("stats"), "members": members, "betas": betas,
+           "seed": info.get("seed")}
     (Path(out_dir) / "run.json").write_text(json.dumps(run, indent=2))
     log(f"ensemble of {len(members)} generators, betas {[round(b, 4) for b in betas]}")
     return {"size": len(members), "betas": betas}

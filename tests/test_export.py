@@ -202,3 +202,15 @@ def test_failed_reload_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(VerificationError, match="fresh process failed .*cannot load"):
         export_generator(TinyModule("rich-pid", 2), "rich-pid", tmp_path / "m", blessing=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_training_condition_ranges_come_from_run_stats():
+    from tfcalo.detectors import get_detector
+    from tfcalo.export import training_condition_ranges
+
+    det = get_detector("cern-ecal")
+    info = {"stats": {"conditions": {"Ep": {"min": 2.0, "max": 480.0, "mean": 90.0}}}}
+    assert training_condition_ranges(info, det) == [[2.0, 480.0]]
+    assert training_condition_ranges({}, det) is None
+    noise, cond = verification_inputs(det, 3, n=50, ranges=[[10.0, 20.0]])
+    assert cond.min() >= 10.0 and cond.max() <= 20.0

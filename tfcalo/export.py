@@ -36,6 +36,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,8 @@ def _versions() -> dict:
 
 def build_card(detector: Detector, latent_dim: int, *, training_data_hash: str | None,
                metrics: dict | None, blessing: dict | None, model: str | None = None,
-               extra: dict | None = None) -> dict:
+               extra: dict | None = None,
+               condition_ranges: Sequence[Sequence[float]] | None = None) -> dict:
     """The ``model_card.json`` content (verification and ONNX entries are added later).
 
     Keys: format, format_version, model, detector, detector_spec, conditions (name, unit,
@@ -164,7 +166,7 @@ def build_card(detector: Detector, latent_dim: int, *, training_data_hash: str |
         "conditions": [
             {"name": n, "unit": u, "range": list(r)}
             for n, u, r in zip(detector.condition_names, detector.condition_units,
-                               detector.condition_ranges, strict=True)
+                               condition_ranges or detector.condition_ranges, strict=True)
         ],
         "condition_names": list(detector.condition_names),
         "shower_shape": list(detector.shower_shape),
@@ -236,12 +238,19 @@ def write_saved_model(generator: Any, detector: Detector, path: str | Path) -> N
 
 
 def verification_inputs(detector: Detector, latent_dim: int, n: int = 8,
-                        seed: int = VERIFY_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed noise ``(n, latent_dim)`` and conditions ``(n, n_cond)`` spread over the ranges."""
+                        seed: int = VERIFY_SEED,
+                        ranges: Sequence[Sequence[float]] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed noise ``(n, latent_dim)`` and conditions ``(n, n_cond)`` spread over the ranges.
+
+    ``ranges``: (low, high) per condition, normally those of the training data (where the
+    generator is meant to work); default the detector's validity ranges.
+    """
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((n, latent_dim)).astype(np.float32)
-    low = np.array([r[0] for r in detector.condition_ranges])
-    high = np.array([r[1] for r in detector.condition_ranges])
+    ranges = detector.condition_ranges if ranges is None else ranges
+    low = np.array([r[0] for r in ranges], dtype=np.float64)
+    high = np.array([r[1] for r in ranges], dtype=np.float64)
     conditions = (low + (high - low) * rng.uniform(0.1, 0.9, (n, len(low)))).astype(np.float32)
     return noise, conditions
 
@@ -285,7 +294,8 @@ def _run_child(saved: Path, io: Path, seed: int) -> dict:
 
 
 def verify_saved_model(generator: Any, detector: Detector, path: str | Path, *,
-                       n: int = 8, atol: float = 1e-5, rtol: float = 1e-5) -> dict:
+                       n: int = 8, atol: float = 1e-5, rtol: float = 1e-5,
+                       ranges: Sequence[Sequence[float]] | None = None) -> dict:
     """Reload ``path`` in a fresh Python process (TensorFlow only) and compare to Keras.
 
     Checks: ``generate_from_noise`` equals ``generator([noise, conditions])`` for fixed noise
@@ -302,7 +312,7 @@ def verify_saved_model(generator: Any, detector: Detector, path: str | Path, *,
     import tensorflow as tf
 
     latent_dim = int(generator.latent_dim)
-    noise, cond = verification_inputs(detector, latent_dim, n)
+    noise, cond = verification_inputs(detector, latent_dim, n, ranges=ranges)
     expected = np.asarray(generator([noise, cond], training=False))
     seed_noise = tf.random.stateless_normal((n, latent_dim), seed=[VERIFY_SEED, 0])
     expected_seeded = np.asarray(generator([seed_noise, cond], training=False))
@@ -354,12 +364,13 @@ def convert_onnx(saved: str | Path, output: str | Path, opset: int = ONNX_OPSET)
 
 
 def verify_onnx(generator: Any, detector: Detector, onnx_path: str | Path, *, n: int = 8,
-                atol: float = 1e-4, rtol: float = 1e-5) -> dict:
+                atol: float = 1e-4, rtol: float = 1e-5,
+                ranges: Sequence[Sequence[float]] | None = None) -> dict:
     """Run ``onnx_path`` with onnxruntime on fixed noise and compare with the generator."""
     import onnxruntime as ort
 
     latent_dim = int(generator.latent_dim)
-    noise, cond = verification_inputs(detector, latent_dim, n)
+    noise, cond = verification_inputs(detector, latent_dim, n, ranges=ranges)
     expected = np.asarray(generator([noise, cond], training=False))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     feeds = {}
@@ -385,7 +396,8 @@ def export_generator(generator: Any, detector: Detector | str, out_dir: str | Pa
                      blessing: bool | dict | str | Path | None = None, force: bool = False,
                      onnx: bool = False, training_data_hash: str | None = None,
                      metrics: dict | None = None, model: str | None = None,
-                     extra_card: dict | None = None, overwrite: bool = False) -> dict:
+                     extra_card: dict | None = None, overwrite: bool = False,
+                     condition_ranges: Sequence[Sequence[float]] | None = None) -> dict:
     """Export any conforming generator (keras.Model or tf.Module) and verify the result.
 
     Args:
@@ -399,6 +411,8 @@ def export_generator(generator: Any, detector: Detector | str, out_dir: str | Pa
         onnx: also write ``model.onnx`` (tf2onnx) checked with onnxruntime.
         training_data_hash, metrics, model, extra_card: recorded in the model card.
         overwrite: replace an existing non-empty ``out_dir``.
+        condition_ranges: (low, high) per condition of the training data: recorded in the
+            card and used for the verification inputs (default: the detector's ranges).
 
     Returns:
         the model card (also written to ``out_dir/model_card.json``).
@@ -411,16 +425,30 @@ def export_generator(generator: Any, detector: Detector | str, out_dir: str | Pa
     detector = get_detector(detector)
     record = check_blessing(blessing, force, model or "the model")
     card = build_card(detector, int(generator.latent_dim), training_data_hash=training_data_hash,
-                      metrics=metrics, blessing=record, model=model, extra=extra_card)
+                      metrics=metrics, blessing=record, model=model, extra=extra_card,
+                      condition_ranges=condition_ranges)
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         write_saved_model(generator, detector, tmp)
-        card["verification"] = verify_saved_model(generator, detector, tmp)
+        card["verification"] = verify_saved_model(generator, detector, tmp,
+                                                  ranges=condition_ranges)
         card["onnx"] = None
         if onnx:
             convert_onnx(tmp, tmp / ONNX_FILE)
-            card["onnx"] = verify_onnx(generator, detector, tmp / ONNX_FILE)
+            card["onnx"] = verify_onnx(generator, detector, tmp / ONNX_FILE,
+                                       ranges=condition_ranges)
         (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def training_condition_ranges(info: dict, detector: Detector) -> list[list[float]] | None:
+    """(min, max) per condition of the training data from run.json's ``stats``, if recorded."""
+    cols = (info.get("stats") or {}).get("conditions")
+    if not isinstance(cols, dict):
+        return None
+    try:
+        return [[float(cols[n]["min"]), float(cols[n]["max"])] for n in detector.condition_names]
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *,
@@ -446,6 +474,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *,
     generator = load_run_generator(run_dir)
     return export_generator(
         generator, detector, out_dir, blessing=record, force=force, onnx=onnx,
+        condition_ranges=training_condition_ranges(info, detector),
         training_data_hash=run_data_hash(info), metrics=metrics,
         model=str(name) if name else None,
         extra_card={"source_run": str(run_dir.resolve()), "seed": info.get("seed"),

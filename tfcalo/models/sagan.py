@@ -50,7 +50,10 @@ class SAGANGenerator(GeneratorBase):
         self.up2 = keras.Sequential([keras.layers.UpSampling2D(),
                                      keras.layers.Conv2D(filters, 3, padding="same"),
                                      batch_norm(sync_batchnorm), keras.layers.LeakyReLU(0.2),
-                                     keras.layers.Conv2D(1, 3, padding="same")])
+                                     # small init: an untrained generator starts near empty
+                                     # showers instead of saturating the inverse transform
+                                     keras.layers.Conv2D(1, 3, padding="same",
+                                                         kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))])
         self.crop = keras.layers.Cropping2D((((32 - h) // 2, (32 - h + 1) // 2),
                                              ((32 - w) // 2, (32 - w + 1) // 2)))
         self._config = {"filters": filters, "attention": attention,
