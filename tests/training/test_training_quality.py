@@ -23,8 +23,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-import tfcalo.models as M  # noqa: E402
 from tfcalo.components.ingest import run_ingest  # noqa: E402
+
+import tfcalo.models as M  # noqa: E402
 from tfcalo.data import richtoy  # noqa: E402
 from tfcalo.data.dataset import Dataset, write_weights  # noqa: E402
 from tfcalo.data.simulate import simulate_to_file  # noqa: E402
