@@ -393,8 +393,12 @@ def generate_cmd(model: str, conditions_file: str | None, energy: float | None,
     import numpy as np
 
     from tfcalo.errors import ConfigError
-    from tfcalo.sampling import (generate_to_file, load_sampler, point_conditions,
-                                 read_conditions_file)
+    from tfcalo.sampling import (
+        generate_to_file,
+        load_sampler,
+        point_conditions,
+        read_conditions_file,
+    )
 
     if (conditions_file is None) == (energy is None):
         raise ConfigError("pass exactly one of --conditions FILE and --energy E")
