@@ -27,32 +27,16 @@ _PROPERTY_KEYS = ("model", "detector", "seed", "epochs_done", "latent_dim", "bat
                   "replicas", "final")
 
 
-def run_train(
-    data: str | Path,
-    out: str | Path,
-    model: str,
-    config: dict | None = None,
-    epochs: int | None = None,
-    seed: int | None = None,
-    strategy: str = "auto",
-    weights: str | Path | None = None,
-    weighting: str = "loss",
-    batch_size: int | None = None,
-    steps_per_epoch: int | None = None,
-    overwrite: bool = False,
-    verbose: int = 2,
-    progress: Any = None,
-) -> dict:
+def run_train(data: str | Path, out: str | Path, model: str, **kwargs: Any) -> dict:
     """Train ``model`` on dataset artifact ``data`` into run directory ``out``; return run.json.
 
-    See :func:`tfcalo.training.run.train_run` for the arguments and the run directory.
+    Keyword arguments (config, epochs, seed, strategy, weights, weighting, batch_size,
+    steps_per_epoch, overwrite, verbose, log, ...) are those of
+    :func:`tfcalo.training.run.train_run`, which documents them and the run directory.
     """
     from tfcalo.training.run import train_run
 
-    return train_run(data, model, out, config=config, epochs=epochs, seed=seed,
-                     strategy=strategy, weights=weights, weighting=weighting,
-                     batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-                     overwrite=overwrite, verbose=verbose, log=progress)
+    return train_run(data, model, out, **kwargs)
 
 
 def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
@@ -68,7 +52,7 @@ def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
         weights=weights.uri if weights is not None else None,
         weighting=params.get("weighting", "loss"),
         batch_size=params.get("batch_size"), steps_per_epoch=params.get("steps_per_epoch"),
-        verbose=2, progress=log,
+        verbose=2, log=log,
     )
     props = {key: record.get(key) for key in _PROPERTY_KEYS}
     props["data_content_hash"] = record["data"]["content_hash"]

@@ -129,7 +129,11 @@ class TwoDGANConfig:
         name="bce", adv_weight=6.0, ep_weight=0.2, etot_weight=0.1))
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(
         generator_lr=2e-4, discriminator_lr=2e-4, beta_1=0.5, beta_2=0.999))
-    transform: TransformConfig = field(default_factory=lambda: TransformConfig(mode="power", power=0.85))
+    # log, not the original's power 0.85: with power scaling a small positive background in
+    # the ~15k mostly empty cells costs a huge total energy. Measured on the quick preset's
+    # data (300 steps): median sampling fraction 0.96 with power 0.85, 0.05 with log
+    # (real 0.022). ``transform.mode = "power"`` restores the original.
+    transform: TransformConfig = field(default_factory=lambda: TransformConfig(mode="log", power=0.85))
     generator: TwoDGANGenerator = field(default_factory=TwoDGANGenerator)
     discriminator: TwoDGANDiscriminator = field(default_factory=TwoDGANDiscriminator)
 
