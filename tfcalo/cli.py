@@ -9,7 +9,6 @@ Each command group lives in its own section below; keep commands thin.
 
 from __future__ import annotations
 
-import functools
 import sys
 
 import click
@@ -32,20 +31,6 @@ class _Group(click.Group):
 def echo(message: str = "", err: bool = False) -> None:
     """Print a line for the user (stdout, or stderr with err=True)."""
     click.echo(message, err=err)
-
-
-def handles_errors(fn):
-    """Decorator for helpers called outside click's invoke (kept for symmetry)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except TfcaloError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,6 +17,7 @@ boost-weight component wires them to artifacts.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -173,6 +174,7 @@ def mixdisc_probabilities(
 # --------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _mixture_class():
     import keras
     import tensorflow as tf

@@ -191,13 +191,8 @@ def load_run_generator(run_dir: str | Path) -> Any:
 
     if (Path(run_dir) / ensemble.ENSEMBLE_FILE).is_file():
         return ensemble.load_mixture(run_dir)[0]
-    from tfcalo import models  # lazy: pulls in TensorFlow
+    from tfcalo.models import load_generator  # lazy: pulls in TensorFlow
 
-    load_generator = getattr(models, "load_generator", None)
-    if load_generator is None:  # pragma: no cover - until tfcalo.models provides it
-        raise ArtifactError(
-            f"cannot load run directory {run_dir}: this tfcalo has no models.load_generator"
-        )
     return load_generator(Path(run_dir))
 
 
