@@ -96,6 +96,73 @@ def test_negative_sweights_known_answer():
     assert g == pytest.approx((1.5 * 0 - 0.5 * 2) / 1.0)
 
 
+def test_cancelling_sweights_do_not_blow_up_the_loss():
+    """w = [1, -1]: sum 0. The denominator is floored at 0.1 * sum|w| = 0.2, not 1e-12."""
+    den = float(global_weight_sum(tf.constant([1.0, -1.0])))
+    assert den == pytest.approx(0.2)
+    obj = make_objective("hinge")
+    critic = LinearCritic(np.array([[1.0], [0], [0], [0], [0]]))
+    real = np.array([[2.0, 0, 0, 0, 0], [0, 0, 0, 0, 0]], "float32")
+    fake = np.array([[0.0, 0, 0, 0, 0], [-2, 0, 0, 0, 0]], "float32")
+    d, g = _losses(obj, critic, real, fake, None, np.ones((2, 3), "float32"), [1.0, -1.0])
+    # numerator: critic 1*1 - 1*1 = 0; generator 1*0 - 1*2 = -2 -> -2 / 0.2
+    assert d == pytest.approx(0.0, abs=1e-6) and g == pytest.approx(-10.0)
+
+
+def test_negative_net_weight_keeps_the_gradient_direction():
+    """A batch with sum(w) < 0 must push the generator the same way as the weighted sum
+    sum(w * l) (a negative denominator would reverse every gradient)."""
+    obj = make_objective("hinge")
+    critic = LinearCritic(np.array([[1.0], [0], [0], [0], [0]]))
+    fake = tf.Variable(np.array([[0.5, 0, 0, 0, 0], [-1, 0, 0, 0, 0]], "float32"))
+    w = tf.constant([0.2, -1.0])
+    cond = tf.ones((2, 3))
+    with tf.GradientTape(persistent=True) as tape:
+        loss, _ = obj.generator_loss(critic, fake, fake, cond, w, global_weight_sum(w))
+        numerator = tf.reduce_sum(w * -fake[:, 0])
+    g_loss, g_num = tape.gradient(loss, fake).numpy(), tape.gradient(numerator, fake).numpy()
+    assert float(global_weight_sum(w)) > 0
+    assert np.all(np.sign(g_loss) == np.sign(g_num))
+    np.testing.assert_allclose(g_loss, g_num / (0.1 * 1.2), rtol=1e-5)
+
+
+def test_gradient_penalty_is_weighted_by_absolute_weights():
+    """A negative sWeight must not turn the penalty into a reward for steep critics."""
+    obj = make_objective("wgan-gp", gp_weight=1.0)
+    critic = LinearCritic(np.array([[3.0], [0], [0], [0], [0]]))  # penalty 4 per example
+    real, fake, _, cond = _batch(n=2)
+    w = tf.constant([1.5, -0.5])
+    _, logs, _ = obj.critic_loss(critic, real, fake, cond, w, global_weight_sum(w), rand)
+    assert float(logs["d_gp"]) == pytest.approx((1.5 * 4 + 0.5 * 4) / 1.0, rel=1e-5)
+
+
+class QuadraticCritic(CriticBase):
+    """score = sum(t^2): gradient 2 t, so the penalty depends on WHERE x^ is."""
+
+    def __init__(self):
+        super().__init__("rich-pid", 1, dict(mean=[0.0] * 3, std=[1.0] * 3), IDENT)
+
+    def score_transformed(self, t, conditions, training=None, showers=None):
+        return {"score": tf.reduce_sum(tf.square(t), axis=-1, keepdims=True)}
+
+
+@pytest.mark.parametrize("one_sided", [False, True])
+def test_gradient_penalty_at_the_interpolate(one_sided):
+    """x^ = e*x_r + (1-e)*x_f with e = rand('uniform'); penalty (|2 x^| - 1)^2."""
+    obj = make_objective("wgan-gp", gp_weight=1.0, one_sided=one_sided)
+    real, fake, _, cond = _batch(n=6, seed=3)
+    def spread(kind, conditions, dim):  # factors spread over (0.05, 0.95)
+        return tf.sigmoid(tf.reduce_sum(conditions, axis=-1, keepdims=True) * 2.0 - 9.0) * tf.ones((1, dim))
+
+    gp = obj.gradient_penalty(QuadraticCritic(), real, fake, cond, spread).numpy()
+    e = spread("uniform", tf.constant(cond), 1).numpy()
+    x_hat = e * real + (1 - e) * fake
+    gap = 2 * np.linalg.norm(x_hat, axis=1) - 1
+    expected = np.maximum(gap, 0) ** 2 if one_sided else gap**2
+    np.testing.assert_allclose(gp, expected, rtol=1e-5)
+    assert np.ptp(e) > 0.1  # the factor really varies per example
+
+
 @pytest.mark.parametrize("one_sided,scale,expected", [(False, 0.5, 0.25), (True, 0.5, 0.0),
                                                       (False, 3.0, 4.0), (True, 3.0, 4.0)])
 def test_gradient_penalty_known_answer(one_sided, scale, expected):

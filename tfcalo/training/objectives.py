@@ -3,9 +3,11 @@
 Every objective works on per-example losses ``l_i`` and per-example weights ``w_i`` (1, sWeights
 that may be negative, or boosting weights) and reduces them as ``sum(w * l) / sum(w)`` over the
 GLOBAL batch: each replica returns its share ``sum_replica(w * l) / den`` where ``den`` is the
-all-reduced sum of weights (:func:`global_weight_sum`); the optimizer sums gradients over
-replicas, so N replicas give exactly the single-device gradient of the global batch. Gradient
-penalties are per-example terms inside the same weighted mean.
+all-reduced sum of weights (:func:`global_weight_sum`, floored at a tenth of sum(|w|) so a
+batch whose sWeights cancel or sum negative never blows up or reverses the update); the
+optimizer sums gradients over replicas, so N replicas give exactly the single-device gradient
+of the global batch. Gradient penalties are per-example terms inside the same mean, weighted
+by |w| (a penalty must never turn into a reward).
 
 Critic outputs are dicts (see :class:`tfcalo.models.layers.CriticBase`): ``score`` (B, d),
 optional ``ep`` (B,) GeV, ``etot`` (B,), ``aux`` (B, k).
@@ -37,12 +39,25 @@ _EPS = 1e-12
 RandFn = Callable[[str, tf.Tensor, int], tf.Tensor]
 
 
+# A global batch whose net weight sum(w) is below this fraction of sum(|w|) (a signal-poor
+# batch of sWeights, where positive and negative weights cancel) is normalised by
+# MIN_NET_WEIGHT_FRACTION * sum(|w|) instead: dividing by a net weight near 0 multiplies the
+# update by up to 1e12, and by a negative one reverses every gradient. With a positive
+# denominator the update is always a positive multiple of the weighted sum's gradient.
+MIN_NET_WEIGHT_FRACTION = 0.1
+
+
 def global_weight_sum(weights: tf.Tensor) -> tf.Tensor:
-    """Sum of the weights over the global batch (all replicas); never exactly 0."""
-    local = tf.reduce_sum(tf.cast(weights, tf.float32))
+    """Denominator of the global weighted mean: ``max(sum(w), 0.1 * sum(|w|))`` over the
+    GLOBAL batch (all replicas); always positive (see :data:`MIN_NET_WEIGHT_FRACTION`).
+
+    For non-negative weights it is exactly ``sum(w)``.
+    """
+    w = tf.cast(weights, tf.float32)
+    local = tf.stack([tf.reduce_sum(w), tf.reduce_sum(tf.abs(w))])
     ctx = tf.distribute.get_replica_context()
     total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local) if ctx is not None else local
-    return tf.where(tf.abs(total) < _EPS, tf.constant(_EPS), total)
+    return tf.maximum(total[0], tf.maximum(MIN_NET_WEIGHT_FRACTION * total[1], _EPS))
 
 
 def weighted_share(values: tf.Tensor, weights: tf.Tensor, den: tf.Tensor) -> tf.Tensor:
@@ -96,9 +111,16 @@ class Objective:
         return self._reduce(terms, weights, den, "g")
 
     # ---------------------------------------------------------------- helpers
-    @staticmethod
-    def _reduce(terms: dict, weights, den, prefix: str):
-        logs = {f"{prefix}_{k}": weighted_share(v, weights, den) for k, v in terms.items()}
+    # Penalty terms are weighted by |w|: with a negative sWeight, w * penalty would REWARD a
+    # steep critic at that example instead of penalising it.
+    _ABS_WEIGHTED_TERMS = ("gp",)
+
+    @classmethod
+    def _reduce(cls, terms: dict, weights, den, prefix: str):
+        abs_w = tf.abs(tf.cast(weights, tf.float32))
+        logs = {f"{prefix}_{k}": weighted_share(v, abs_w if k in cls._ABS_WEIGHTED_TERMS else weights,
+                                                den)
+                for k, v in terms.items()}
         loss = tf.add_n(list(logs.values()))
         logs[f"{prefix}_loss"] = loss
         return loss, logs
