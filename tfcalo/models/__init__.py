@@ -8,8 +8,8 @@ Public API:
   the defaults; unknown keys raise ConfigError naming the nearest key), build generator,
   critic and objective. ``stats`` is the dataset's stats.json (missing keys get defaults:
   condition ranges of the detector, ``sf_slope`` 1, ``cell_max`` 1). Call it inside
-  ``strategy.scope()`` for distributed training. Sets Keras' global random seed to
-  ``config["seed"]`` so initial weights are reproducible.
+  ``strategy.scope()`` for distributed training. Initial weights are reproducible from
+  ``config["seed"]``; the caller's global random state is left as it was.
 - ``load_generator(run_dir) -> keras.Model``: rebuild a trained generator from run.json
   (``model``, ``detector``, ``config``, optional ``stats``) and ``generator.weights.h5``.
 
@@ -140,16 +140,21 @@ def build(name: str, detector: str | Detector, config: dict | None = None,
     Returns:
         tfcalo.training.gan.ConditionalGAN; call ``.compile()`` then ``.fit(dataset)``.
     """
-    import keras
-
-    from tfcalo.training.gan import ConditionalGAN, _aux_default_scale
-    from tfcalo.training.objectives import make_objective
+    from tfcalo.models.seeding import seeded_initialisation
 
     det = get_detector(detector)
     _check_model(name, det)
     cfg = resolve_config(name, det, config)
     stats = dict(stats or {})
-    keras.utils.set_random_seed(cfg.seed)
+    with seeded_initialisation(cfg.seed):
+        return _assemble(name, det, cfg, stats)
+
+
+def _assemble(name: str, det: Detector, cfg, stats: dict):
+    """The ConditionalGAN of a validated config (call inside ``seeded_initialisation``)."""
+    from tfcalo.training.gan import ConditionalGAN, _aux_default_scale
+    from tfcalo.training.objectives import make_objective
+
     obj_cfg = to_dict(cfg.objective)
     critic_dim = getattr(cfg.discriminator, "critic_dim", 32)
     objective = make_objective(obj_cfg.pop("name"), critic_dim=critic_dim,
