@@ -84,8 +84,7 @@ def time_handwritten(gan, detector, batch, steps) -> float:
     if aux is not None:  # same work as fit with precomputed targets
         from tfcalo.physics import regression_targets
 
-        real_targets = tf.constant(regression_targets(detector, s, c, aux["targets"]) /
-                                   np.array(aux["scales"]), tf.float32)
+        real_targets = gan.standardise_targets(regression_targets(detector, s, c, aux["targets"]))
     ds = _dataset(detector, batch, steps)
     for real, cond, wt in _dataset(detector, batch, 2):
         step(real, cond, wt)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tfcalo.pipeline import Artifact, Component, log
 
-VERSION = "1"
+VERSION = "2"
 
 
 def assemble(out_dir: str | Path, model_dir: str | Path, previous: str | Path | None = None,
@@ -32,9 +32,9 @@ def assemble(out_dir: str | Path, model_dir: str | Path, previous: str | Path | 
     members = [*members, str(Path(model_dir).resolve())]
     betas = ensemble.updated_mixture(betas, beta)
     data = info.get("data")
-    ensemble.write_ensemble(out_dir, members, betas)
+    record = ensemble.write_ensemble(out_dir, members, betas)
     run = {"model": "ensemble", "detector": info["detector"], "data": data,
-           "stats": info.get("stats"), "members": members, "betas": betas,
+           "stats": info.get("stats"), "members": record["members"], "betas": betas,
            "seed": info.get("seed")}
     (Path(out_dir) / "run.json").write_text(json.dumps(run, indent=2))
     log(f"ensemble of {len(members)} generators, betas {[round(b, 4) for b in betas]}")

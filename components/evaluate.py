@@ -32,9 +32,22 @@ def _require(path: Path, what: str) -> Path:
 
 def load_embedding(regressor_path: str | Path):
     """``embed(showers, conditions) -> (N, D)`` from a regressor artifact (for FRD)."""
+    from tfcalo.errors import TfcaloError
     from tfcalo.models import regressor as reg
 
-    return reg.load_embedding(_require(Path(regressor_path), "regressor artifact"))
+    path = _require(Path(regressor_path), "regressor artifact")
+    try:
+        return reg.load_embedding(path)
+    except TfcaloError:
+        raise
+    except Exception as exc:  # a file we did not write: one sentence, no traceback
+        text = str(exc).strip().splitlines()
+        first = text[0][:200] if text else type(exc).__name__
+        if "safe_mode" in str(exc) or "arbitrary code" in str(exc):
+            raise ArtifactError(
+                f"regressor artifact {path} contains Python code (e.g. a Lambda layer) that "
+                "Keras safe mode refuses to load; use a regressor trained by tfcalo") from None
+        raise ArtifactError(f"regressor artifact {path} could not be loaded ({first})") from None
 
 
 def evaluate_to_dir(

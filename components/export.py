@@ -32,7 +32,8 @@ def run_export(model_path: str | Path, out_dir: str | Path,
             model may be exported (no evaluation = not blessed).
         force: export even if not blessed (recorded in the model card).
         onnx: also write and check ``model.onnx``.
-        overwrite: replace an existing non-empty ``out_dir``.
+        overwrite: replace an earlier export in ``out_dir`` (never a directory that is not
+            a tfcalo export, nor one that is, contains or lies inside an input).
 
     Returns:
         the model card dict.
@@ -41,8 +42,12 @@ def run_export(model_path: str | Path, out_dir: str | Path,
         tfcalo.errors.NotBlessedError, ArtifactError, OutputExistsError (see
         :func:`tfcalo.export.export_run`).
     """
+    from tfcalo.atomic import check_output
     from tfcalo.export import export_run
 
+    # the output may not be, contain or lie inside an input; --overwrite only replaces an
+    # earlier export (model_card.json + saved_model.pb), once the new one is verified
+    check_output(out_dir, "export", [model_path, evaluation], overwrite)
     return export_run(model_path, out_dir, evaluation=evaluation, force=force, onnx=onnx,
                       overwrite=overwrite)
 

@@ -21,9 +21,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tfcalo.atomic import atomic_dir, check_output_dir
+from tfcalo.atomic import atomic_dir, check_output
 from tfcalo.data.artifact import parse_split, write_artifact
-from tfcalo.data.formats import file_sha256, open_source
+from tfcalo.data.formats import open_source, source_sha256
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.pipeline import Component
 
@@ -82,13 +82,15 @@ def _write(out_dir: Path, src: str | Path | None, detector: Detector,
 
         provenance = {
             "source": str(Path(src).resolve()),
-            "source_sha256": file_sha256(src),
+            "source_sha256": source_sha256(src, source.linked_files),
             "layout": source.layout,
             "source_keys": {k: list(v) for k, v in source.keys.items()},
             "weights_from": weights_from,
             "clip_negative": bool(clip_negative),
             "chunk_size": int(chunk_size),
         }
+        if source.linked_files:
+            provenance["linked_files"] = [str(Path(f).resolve()) for f in source.linked_files]
         schema = write_artifact(out_dir, chunks(), detector, split, seed, provenance)
     return _summary(schema, out_dir)
 
@@ -101,12 +103,14 @@ def run_ingest(src: str | Path, out_dir: str | Path, detector: str | Detector,
 
     Args:
         src: source file (HDF5, npz or CSV in a community layout of ``detector``).
-        out_dir: artifact directory; must be absent or empty unless ``overwrite``.
+        out_dir: artifact directory; must be absent or empty unless ``overwrite``, and may
+            not be, contain or lie inside the source (or a file it links to).
         detector: detector name or spec.
         split: train/val/test fractions (``"0.8,0.1,0.1"`` or a 3-sequence).
         seed: split seed.
         weights_from: source column holding per-example weights (else weights are 1).
-        overwrite: replace an existing non-empty ``out_dir``.
+        overwrite: replace an existing dataset artifact ``out_dir`` (only a directory with
+            schema.json and stats.json; replaced once the new artifact is complete).
         clip_negative: set negative energies to 0 instead of failing.
         chunk_size: examples read at once (bounds memory).
 
@@ -121,13 +125,10 @@ def run_ingest(src: str | Path, out_dir: str | Path, detector: str | Detector,
     det = get_detector(detector)
     fractions = parse_split(split)
     out_dir = Path(out_dir)
-    check_output_dir(out_dir, overwrite)
-    if Path(src).resolve() == out_dir.resolve():
-        from tfcalo.errors import OutputExistsError
-
-        raise OutputExistsError(f"output {out_dir} is the source file itself")
-    with open_source(src, det, weights_from):  # validate layout before creating anything
-        pass
+    check_output(out_dir, "dataset", [src], overwrite)
+    with open_source(src, det, weights_from) as source:  # validate before creating anything
+        linked = source.linked_files
+    check_output(out_dir, "dataset", [src, *linked], overwrite)
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         return _write(tmp, src, det, fractions, int(seed), weights_from, clip_negative,
                       int(chunk_size))

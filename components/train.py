@@ -9,8 +9,9 @@ Pipeline use: ``COMPONENT`` with input ``examples`` (Examples) and optional ``we
 (Weights: sWeights or boosting weights replacing the stored ones by example index), output
 ``model`` (Model: the run directory of docs/internals.md); parameters ``model``,
 ``config`` (partial nested config dict over the model's defaults), ``epochs``, ``seed``,
-``strategy``, ``batch_size``, ``steps_per_epoch`` and ``weighting`` (``loss`` or
-``resample``: how the weights are used). The work is
+``strategy``, ``batch_size``, ``steps_per_epoch``, ``weighting`` (``loss`` or
+``resample``: how the weights are used) and ``select_every``/``select_n`` (model selection
+by physics: keep the best-scoring epoch, see :mod:`tfcalo.training.selection`). The work is
 :func:`tfcalo.training.run.train_run`; this module only adapts it.
 """
 
@@ -52,7 +53,8 @@ def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
         weights=weights.uri if weights is not None else None,
         weighting=params.get("weighting", "loss"),
         batch_size=params.get("batch_size"), steps_per_epoch=params.get("steps_per_epoch"),
-        verbose=2, log=log,
+        verbose=0, log=log, select_every=int(params.get("select_every", 0)),
+        select_n=int(params.get("select_n", 2000)),
     )
     props = {key: record.get(key) for key in _PROPERTY_KEYS}
     props["data_content_hash"] = record["data"]["content_hash"]
@@ -60,7 +62,8 @@ def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
 
 
 _PARAMETERS = {"model": None, "config": {}, "epochs": 10, "seed": 0, "strategy": "auto",
-               "batch_size": 64, "steps_per_epoch": None, "weighting": "loss"}
+               "batch_size": 64, "steps_per_epoch": None, "weighting": "loss",
+               "select_every": 0, "select_n": 2000}
 
 COMPONENT = Component(
     name="train",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tfcalo.pipelines.config import PRESETS, PipelineConfig, resolve_config
 
-from tfcalo.errors import unknown_name
+from tfcalo.errors import ConfigError, unknown_name
 
 DEFAULT_ROOT = "tfcalo-runs"
 
@@ -64,6 +64,14 @@ def run(name: str, preset: str = "quick", config_file: str | Path | None = None,
     if name not in names():
         raise unknown_name("pipeline", name, names())
     cfg = resolve_config(name, preset, config_file, overrides, data)
+    from tfcalo.training.run import resolve_config as resolve_model_config
+
+    # a bad train.model_config fails now, in one sentence, not after ingest has run
+    try:
+        resolve_model_config(cfg.train.model, cfg.data.detector, cfg.train.model_config)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("config key '", "config key 'train.model_config.",
+                                           1)) from None
     pipe = build(name, cfg)
     pipe_root = Path(root).resolve() / name
     result = run_pipeline(pipe, pipe_root, no_cache=no_cache, progress=progress)

@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# `tfcalo` subprocesses started by tests leave TensorFlow's native lines in their captured
+# stderr instead of appending them to the user's ~/.cache/tfcalo/tensorflow.log
+# (tests/test_native_log.py removes this to test the default).
+os.environ.setdefault("TFCALO_TF_LOG", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -100,8 +100,16 @@ def test_non_empty_output_refused_then_overwrite(tmp_path):
     assert_user_error(run("data", "ingest", src, "-o", out, "--detector", "lhcb-ecal"),
                       str(out), "--overwrite")
     assert (out / "old").exists()
-    r = run("data", "ingest", src, "-o", out, "--detector", "lhcb-ecal", "--overwrite")
-    assert r.exit_code == 0 and not (out / "old").exists()
+    # --overwrite replaces only a dataset artifact tfcalo wrote, never another directory
+    assert_user_error(run("data", "ingest", src, "-o", out, "--detector", "lhcb-ecal",
+                          "--overwrite"), str(out), "not a tfcalo dataset artifact")
+    assert [p.name for p in out.iterdir()] == ["old"]
+    ds = tmp_path / "ds2"
+    assert run("data", "ingest", src, "-o", ds, "--detector", "lhcb-ecal").exit_code == 0
+    r = run("data", "ingest", src, "-o", ds, "--detector", "lhcb-ecal", "--overwrite",
+            "--split", "1,0,0")
+    assert r.exit_code == 0, r.output
+    assert json.loads((ds / "schema.json").read_text())["counts"]["train"] == 20
 
 
 def _truncated(tmp_path):

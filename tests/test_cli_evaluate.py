@@ -98,7 +98,20 @@ def test_evaluate_run_dir(run_dir, dataset, config_file, tmp_path):
     assert m["config"]["speed"]["repeats"] == [2, 1]
     b = json.loads((out / "blessing.json").read_text())
     assert isinstance(b["blessed"], bool) and b["checks"]
-    assert ("BLESSED" in res.stdout) and (m["blessed"] == b["blessed"])
+    assert m["blessed"] == b["blessed"]
+    # the verdict line says which, and names every failed check ("BLESSED" alone would also
+    # match "NOT BLESSED")
+    verdicts = [ln for ln in res.stdout.splitlines() if re.match(r"(NOT )?BLESSED\b", ln)]
+    assert len(verdicts) == 1, res.stdout
+    failed = [c["metric"] for c in b["checks"] if not c["passed"]]
+    expected = "BLESSED;" if b["blessed"] else f"NOT BLESSED (failed: {', '.join(failed)});"
+    assert verdicts[0].startswith(expected), (verdicts[0], expected)
+    # every metric beside its real-vs-real value: two disjoint halves of the 25 test showers
+    base = m["baseline"]
+    assert base["n_real"] == base["n_generated"] == 12
+    assert {c["metric"]: c["baseline"] for c in b["checks"]} == {
+        c["metric"]: base[c["metric"]] for c in b["checks"]}
+    assert "real vs real (12 vs 12 test showers): " in res.stdout
     html = (out / "report.html").read_text()
     for link in re.findall(r"<img src='([^']+)'", html):
         assert (out / link).is_file()
@@ -191,3 +204,18 @@ def test_output_not_empty_refused(saved_model, dataset, tmp_path):
     res = _run("evaluate", "--model", saved_model, "--data", dataset, "--out", out)
     _one_error_line(res, r"not empty; pass --overwrite")
     assert (out / "keep.txt").read_text() == "x"
+
+
+def test_pipeline_verdict_names_failed_checks(tmp_path):
+    from tfcalo.cli import blessing_verdict
+
+    path = tmp_path / "blessing.json"
+    path.write_text(json.dumps({"blessed": False, "checks": [
+        {"metric": "ks_max", "passed": False}, {"metric": "prd_auc", "passed": True},
+        {"metric": "sf_ratio_max_deviation", "passed": False}]}))
+    assert blessing_verdict(False, path) == (
+        "NOT BLESSED (failed: ks_max, sf_ratio_max_deviation); exported anyway because "
+        "export.force = true")
+    assert blessing_verdict(True, path) == "BLESSED"
+    assert blessing_verdict(False, tmp_path / "missing.json").startswith(
+        "NOT BLESSED (failed: see blessing.json)")

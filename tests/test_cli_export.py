@@ -69,6 +69,16 @@ def test_export_force_writes_card(exported):
     assert card["onnx"] is None
 
 
+def test_export_to_a_relative_out(run_dir, tmp_path, monkeypatch):
+    """README's `tfcalo export --model run1 --out sm1 --force`: the verification child runs
+    in another directory, so the relative path must not reach it as is (issue 10, 2)."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("export", "--model", run_dir, "--out", "sm1", "--force")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "sm1" / "saved_model.pb").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sm1"]
+
+
 def test_export_unblessed_refused(run_dir, unblessed_eval, tmp_path):
     result = invoke("export", "--model", run_dir, "--out", tmp_path / "m",
                     "--evaluation", unblessed_eval)
@@ -81,8 +91,9 @@ def test_export_unblessed_refused(run_dir, unblessed_eval, tmp_path):
 def test_export_bad_paths(run_dir, tmp_path, exported):
     assert_one_sentence_error(invoke("export", "--model", tmp_path / "nope", "--out",
                                      tmp_path / "m"), "does not exist")
-    assert_one_sentence_error(invoke("export", "--model", tmp_path, "--out", tmp_path / "m"),
-                              "not a trained run directory")
+    (tmp_path / "not_a_run").mkdir()
+    assert_one_sentence_error(invoke("export", "--model", tmp_path / "not_a_run", "--out",
+                                     tmp_path / "m"), "not a trained run directory")
     assert_one_sentence_error(invoke("export", "--model", run_dir, "--out", tmp_path / "m",
                                      "--evaluation", tmp_path / "noeval"),
                               "evaluation directory", "does not exist")
@@ -121,7 +132,9 @@ def test_generate_tilted_and_from_run_dir(run_dir, gen, tmp_path):
     showers, point, mom = read_lhcb(out)
     np.testing.assert_allclose(point, [[2, 0, 0]] * 2)
     np.testing.assert_allclose(mom, [[3, 0, 4]] * 2)
-    noise = np.random.default_rng(0).standard_normal((2, 4), dtype=np.float32)
+    from tfcalo.models.noise import latent_noise
+
+    noise = latent_noise(0, 2, 4)  # the noise of --seed 0 (every seeded path draws it)
     cond = np.array([[2, 0, 0, 3, 0, 4]] * 2, np.float32)
     np.testing.assert_allclose(showers, gen([noise, cond]), rtol=1e-5)
 

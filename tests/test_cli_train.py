@@ -116,8 +116,8 @@ def test_killed_run_resumes_from_backup(dataset, tiny_toml, tmp_path):
     assert run["finished"] is True and run["epochs_done"] == epochs
     assert run["resumed_from"] == [start]
     assert [h["epoch"] for h in run["history"]] == list(range(1, epochs + 1))
-    # the second process ran only the remaining epochs (one "Epoch k/N" line each)
-    ran = [int(k) for k in re.findall(rf"Epoch (\d+)/{epochs}", second.stdout)]
+    # the second process ran only the remaining epochs (one "epoch k/N: losses" line each)
+    ran = [int(k) for k in re.findall(rf"^epoch (\d+)/{epochs}:", second.stdout, re.M)]
     assert ran == list(range(start + 1, epochs + 1))
     assert not (out / "backup").exists() and (out / "generator.weights.h5").is_file()
 

@@ -70,6 +70,18 @@ def test_two_mode_toy_weights_concentrate_on_missed_mode():
     assert share_b > 0.9, share_b
 
 
+def test_mixdisc_fitted_on_a_subsample_still_weights_every_example():
+    rng = np.random.default_rng(0)
+    real = np.r_[rng.normal(-4, 1, (3000, 2)), rng.normal(4, 1, (3000, 2))]
+    fake = rng.normal(-4, 1, (6000, 2))
+    d, auc = ensemble.mixdisc_probabilities(real, fake, seed=1, max_iter=50, max_fit=1500)
+    assert d.shape == (6000,) and auc > 0.7
+    # the missed mode gets a high D everywhere, fitted or not (1500 of 6000 were fitted)
+    assert np.median(d[3000:]) > 0.9 and np.median(d[:3000]) < 0.6
+    w, _ = ensemble.boosting_weights(d, beta=0.5)
+    assert w[3000:].sum() > 0.9
+
+
 def _constant_generator(value: float, latent_dim: int):
     import keras
     import tensorflow as tf

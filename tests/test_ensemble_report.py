@@ -44,14 +44,16 @@ def test_split(dataset) -> dict:
     return Dataset.open(dataset).load("test")
 
 
-def _tiny_run(out: Path, dataset: Path, seed: int) -> Path:
-    """An untrained tiny 2DGAN saved as a run directory (run.json + generator weights)."""
+def _tiny_run(out: Path, dataset: Path, seed: int, energy_scale: float = 1.0) -> Path:
+    """An untrained tiny 2DGAN saved as a run directory (run.json + generator weights); its
+    energies are multiplied by ``energy_scale`` (through the output transform's scale)."""
     from tfcalo import models
 
     ds = Dataset.open(dataset)
     config = {**TINY["2dgan"], "seed": seed}
     gan = models.build("2dgan", "cern-ecal", config, ds.stats)
     out.mkdir(parents=True)
+    gan.generator.transform.scale.assign(gan.generator.transform.scale * energy_scale)
     gan.generator.save_weights(str(out / "generator.weights.h5"))
     (out / "run.json").write_text(json.dumps({
         "model": "2dgan", "detector": "cern-ecal", "config": config, "stats": ds.stats,
@@ -73,7 +75,8 @@ def _fake_evaluation(out: Path, prd_auc: float, fpd: float) -> Path:
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory, dataset) -> dict:
     root = tmp_path_factory.mktemp("ens")
-    members = [_tiny_run(root / f"train-{t}", dataset, seed=t) for t in range(T)]
+    members = [_tiny_run(root / f"train-{t}", dataset, seed=t, energy_scale=1.0 + 9 * t)
+               for t in range(T)]  # G1 deposits 10x G0's energy: their SFs differ
     ensembles = []
     for t in range(T):
         out = root / f"ensemble-{t}"
@@ -213,6 +216,16 @@ def test_component_writes_the_report(executed, artifacts):
     assert numbers["n_real"] == 40
     assert [numbers["sets"][f"G{t}"]["beta"] for t in range(T)] == pytest.approx([0.5, 0.5])
     assert "G1" in text and "0.5" in text
+    # The ensemble is the 0.5/0.5 mixture of its members (G1 deposits 10x G0's energy): its
+    # sampling fraction is the mean of theirs. With 40 showers the ratio has a ~15 %
+    # statistical error; an ensemble of G0 alone would give 2/11 = 0.18,
+    # of G1 alone 20/11 = 1.8.
+    sfs = numbers["sampling_fraction"]["sets"]
+    ens, g0, g1 = (np.array(sfs[k]["sf"]) for k in ("ensemble", "G0", "G1"))
+    assert np.all(g1 / g0 > 5)
+    n = np.array(numbers["sampling_fraction"]["count"])
+    ratio = np.sum(n * ens) / np.sum(n * (g0 + g1) / 2)  # all bins: ~15 % statistical error
+    assert 0.6 < ratio < 1.5, ratio
     # Untrained generators are far from real: the PCs of the real set match themselves only.
     assert numbers["sets"]["real"]["pc1_ks"] == 0.0
     assert numbers["sets"]["ensemble"]["pc1_ks"] > 0.3

@@ -187,7 +187,7 @@ def test_bless_ops_and_missing_metric():
     assert b["blessed"] is False
     by = {c["metric"]: c for c in b["checks"]}
     assert by["prd_auc"] == {"metric": "prd_auc", "value": 0.8, "threshold": 0.7, "op": ">=",
-                             "passed": True}
+                             "passed": True, "critical": None, "how": "fixed (configured)"}
     assert by["fpd"]["op"] == "<=" and by["fpd"]["passed"] is False
     assert bless(m, {"prd_auc": 0.8})["blessed"] is True  # boundary passes
     assert bless(m, {"frd": 1.0})["blessed"] is False  # not computed: fails

@@ -224,3 +224,101 @@ def test_geant4_lhcb_slice_physics(shared_data):
     assert abs(np.mean(obs["asymmetry_trans"])) < 0.1
     # the centroid follows the inclination: cog_x correlates with px/pz
     assert np.corrcoef(obs["cog_x"], cond[:, 3] / cond[:, 5])[0, 1] > 0.9
+
+
+# ---------------------------------------------------------------- moments in the p_T frame
+def _blob(theta, components, centre=(1.0, -2.0)):
+    """30x30 image of a sum of Gaussians given in the frame turned by ``theta``.
+
+    ``components``: (weight, mean along, sigma along, sigma across) in cm; cells sampled at
+    their centres (sigma >= 2 cm on a 2 cm grid: the sampled moments equal the continuous
+    ones to ~1e-8).
+    """
+    xx, yy = np.meshgrid(LHCB_X, LHCB_X)  # [row = y, column = x]
+    a = (xx - centre[0]) * np.cos(theta) + (yy - centre[1]) * np.sin(theta)
+    b = -(xx - centre[0]) * np.sin(theta) + (yy - centre[1]) * np.cos(theta)
+    img = np.zeros((30, 30))
+    for wgt, mu, sa, sb in components:
+        img += wgt * np.exp(-0.5 * ((a - mu) / sa) ** 2 - 0.5 * (b / sb) ** 2) / (sa * sb)
+    return img
+
+
+def _mixture_moments(components):
+    """(sigma, skewness) along the axis of a 1D Gaussian mixture (weights, means, sigmas)."""
+    w = np.array([c[0] for c in components], float)
+    mu = np.array([c[1] for c in components], float)
+    s = np.array([c[2] for c in components], float)
+    w = w / w.sum()
+    m1 = (w * mu).sum()
+    d = mu - m1
+    m2 = (w * (d**2 + s**2)).sum()
+    m3 = (w * (d**3 + 3 * d * s**2)).sum()
+    return np.sqrt(m2), m3 / m2**1.5
+
+
+@pytest.mark.parametrize("theta", [0.0, 0.5, np.pi / 2, 2.0, -2.7])
+def test_pt_frame_moments_of_a_rotated_elongated_gaussian(theta):
+    # sigma 4 cm along p_T, 2 cm across, p_T turned by theta: the moments follow p_T
+    img = _blob(theta, [(1.0, 0.0, 4.0, 2.0)])[None]
+    cond = lhcb_cond(px=3.0 * np.cos(theta), py=3.0 * np.sin(theta), pz=40.0)
+    m = physics.pt_frame_moments(img, cond)[0]
+    np.testing.assert_allclose(m, [4.0, 2.0, 0.0, 0.0], atol=1e-6)
+    obs = physics.observables("lhcb-ecal", img, cond)
+    np.testing.assert_allclose([obs[k][0] for k in physics.PT_MOMENT_NAMES], m)
+
+
+@pytest.mark.parametrize("theta", [0.3, -1.9])
+def test_pt_frame_skewness_of_a_skewed_blob(theta):
+    # a 1:3 mixture along p_T (tail downstream), symmetric across
+    comps = [(3.0, 0.0, 2.0, 2.5), (1.0, 6.0, 3.0, 2.5)]
+    sigma, skew = _mixture_moments(comps)
+    assert skew > 0.3  # a real test of the third moment
+    img = _blob(theta, comps)[None]
+    cond = lhcb_cond(px=np.cos(theta), py=np.sin(theta))
+    m = physics.pt_frame_moments(img, cond)[0]
+    np.testing.assert_allclose(m, [sigma, 2.5, skew, 0.0], atol=1e-6)
+    # p_T reversed: same widths, skewness along flips sign, across flips with the frame
+    flipped = physics.pt_frame_moments(img, lhcb_cond(px=-np.cos(theta), py=-np.sin(theta)))[0]
+    np.testing.assert_allclose(flipped, [sigma, 2.5, -skew, 0.0], atol=1e-6)
+    # p_T turned by -90 degrees: the blob's axis is now the across axis (p_T turned by +90),
+    # the tail on its positive side
+    turned = physics.pt_frame_moments(img, lhcb_cond(px=np.sin(theta), py=-np.cos(theta)))[0]
+    np.testing.assert_allclose(turned, [2.5, sigma, 0.0, skew], atol=1e-6)
+
+
+def test_pt_frame_moments_at_zero_pt_use_the_x_axis_and_empty_showers_give_zero():
+    img = np.zeros((3, 30, 30))
+    img[0] = _blob(0.0, [(3.0, 0.0, 2.0, 3.0), (1.0, 6.0, 3.0, 3.0)])
+    img[1, 4, 7] = 5.0  # one cell: zero widths, zero skewness
+    cond = lhcb_cond(3, px=0.0, py=0.0)
+    m = physics.pt_frame_moments(img, cond)
+    assert np.all(np.isfinite(m))
+    sigma, skew = _mixture_moments([(3.0, 0.0, 2.0), (1.0, 6.0, 3.0)])
+    np.testing.assert_allclose(m[0], [sigma, 3.0, skew, 0.0], atol=1e-6)
+    np.testing.assert_allclose(m[0, :2], physics.widths(img[:1], "lhcb-ecal")[0])
+    np.testing.assert_array_equal(m[1:], 0.0)
+    # continuity: a tiny px gives the same numbers (the LHCb width_long jumps there)
+    near = physics.pt_frame_moments(img[:1], lhcb_cond(px=1e-9, py=0.0))
+    np.testing.assert_allclose(near[0], m[0], atol=1e-6)
+
+
+def test_max_cell_fraction_and_sparsity_at_1e_3():
+    img = np.zeros((2, 30, 30))
+    img[0, 0, :4] = [6.0, 2.0, 1.0, 1.0]
+    img[0, 1, 0] = 0.005  # below 1e-3 of the 10.005 total
+    obs = physics.observables("lhcb-ecal", img, lhcb_cond(2))
+    np.testing.assert_allclose(obs["max_cell_fraction"], [6.0 / 10.005, 0.0])
+    np.testing.assert_allclose(obs["sparsity_0.001"], [4 / 900, 0.0])
+    assert physics.observable_axis("lhcb-ecal", "width_along_pt") == (
+        "shower width along p_T (RMS)", "cm")
+
+
+def test_observable_stats_are_robust_to_exploding_values():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, 20_000)
+    x[:100] = 1e6  # a few exploding values (like width_long at px ~ 0)
+    st = physics.observable_stats({"x": x, "flat": np.ones(50), "none": np.array([np.nan])})
+    assert abs(st["x"]["median"] - 3.0) < 0.05
+    assert abs(st["x"]["scale"] - 2.0) < 0.06
+    assert st["flat"] == {"median": 1.0, "q25": 1.0, "q75": 1.0, "scale": 1.0, "n": 50}
+    assert st["none"]["scale"] == 1.0 and st["none"]["n"] == 0

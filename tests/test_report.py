@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tfcalo.evaluation import EvaluateConfig, evaluate_arrays
-from tfcalo.report import render_html, scalar_metrics, write_report
+from tfcalo.report import _fmt, render_html, scalar_metrics, write_report
 
 CFG = EvaluateConfig(threads=1, prd_runs=1, max_samples=300, min_bin_count=10, energy_bins=3)
 
@@ -63,7 +63,27 @@ def test_metrics_and_blessing_json(lhcb_report):
     assert m["prd_auc"] == pytest.approx(res.metrics["prd_auc"])
     assert m["energy_bins"]["sf_ratio"] == pytest.approx(res.metrics["energy_bins"]["sf_ratio"])
     for c in b["checks"]:
-        assert set(c) == {"metric", "value", "threshold", "op", "passed"}
+        assert set(c) == {"metric", "value", "threshold", "op", "passed", "critical", "how",
+                          "baseline"}
+        assert c["baseline"] == m["baseline"][c["metric"]]
+
+
+def test_report_shows_real_vs_real_beside_each_metric(lhcb_report):
+    """Every metric row carries its real-vs-real value (the baseline of metrics.json)."""
+    out, page, res = lhcb_report
+    html = page.read_text()
+    base = json.loads((out / "metrics.json").read_text())["baseline"]
+    assert base["n_real"] == base["n_generated"] == 100  # two halves of the 200 real
+    assert "<th>real vs real</th>" in html and "<th>KS real vs real</th>" in html
+    for c in res.blessing["checks"]:
+        row = re.search(rf"<tr><td>{c['metric']}</td><td>([^<]*)</td><td>([^<]*)</td>", html)
+        assert row is not None, c["metric"]
+        assert row.group(2) == _fmt(base[c["metric"]])
+    ks_row = re.search(r"<tr><td>sampling_fraction</td>(?:<td>[^<]*</td>){3}<td>([^<]*)</td>",
+                       html)
+    assert ks_row.group(1) == _fmt(base["observables"]["sampling_fraction"]["ks"])
+    assert "Real vs real: 100 against 100 real showers" in html
+    assert not res.blessing["blessed"] and "failed: " in html
 
 
 def test_tensorboard_scalars_and_images(lhcb_report):

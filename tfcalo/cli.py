@@ -9,6 +9,8 @@ Each command group lives in its own section below; keep commands thin.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import sys
 
 import click
@@ -16,15 +18,52 @@ import click
 from tfcalo import __version__
 from tfcalo.errors import TfcaloError
 
+#: What the user should hear for the OS errors every command can meet while writing.
+_SYSTEM_ERRORS = {
+    errno.EROFS: ("Read-only file system", "the file system is read-only; choose an output on "
+                  "a writable disk"),
+    errno.ENOSPC: ("No space left on device", "no space is left on the device; free some "
+                   "space and run the command again"),
+    errno.EDQUOT: ("Disk quota exceeded", "the disk quota is exceeded; free some space and "
+                   "run the command again"),
+    errno.EACCES: ("Permission denied", "permission denied; check the permissions or choose "
+                   "another path"),
+}
+
+
+def _system_error(exc: BaseException) -> str | None:
+    """One sentence for a read-only, full or forbidden location (OSError errno, or the same
+    OS message inside an h5py/TensorFlow error), else None."""
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code not in _SYSTEM_ERRORS:
+        code = next((c for c, (text, _) in _SYSTEM_ERRORS.items() if text in str(exc)), None)
+    if code is None:
+        return None
+    verb = "access" if code == errno.EACCES else "write"
+    name = getattr(exc, "filename", None)
+    if not name:
+        return f"cannot {verb} the output: {_SYSTEM_ERRORS[code][1]}"
+    import re
+
+    name = re.sub(r"\.([^/]+)\.(tmp|old)-[0-9a-f]{8}", r"\1", str(name))  # atomic_dir's temp
+    return f"cannot {verb} {name}: {_SYSTEM_ERRORS[code][1]}"
+
 
 class _Group(click.Group):
-    """A click group that turns TfcaloError into one line on stderr and exit code 2."""
+    """A click group that turns TfcaloError (and a read-only, full or forbidden disk) into
+    one line on stderr and exit code 2."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except TfcaloError as exc:
             click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+        except Exception as exc:
+            message = _system_error(exc)
+            if message is None:
+                raise
+            click.echo(f"Error: {message}", err=True)
             ctx.exit(2)
 
 
@@ -35,14 +74,25 @@ def echo(message: str = "", err: bool = False) -> None:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tfcalo")
-def main() -> None:
+@click.option("--tf-log", is_flag=True,
+              help="Show TensorFlow's native log lines (E0000/W0000/I0000 ..., oneDNN and "
+                   "CUDA notices) on the terminal. By default they go to the running "
+                   "component's log in a pipeline, else to ~/.cache/tfcalo/tensorflow.log; "
+                   "TFCALO_TF_LOG=1 does the same as this flag, TFCALO_TF_LOG=FILE picks "
+                   "the file.")
+def main(tf_log: bool) -> None:
     """tfcalo: train, evaluate and export GAN fast simulation of calorimeter showers.
 
     \b
     Example:
       tfcalo pipeline run ensemble            # simulate, train, evaluate, export
       tfcalo data simulate --detector lhcb-ecal -n 1000 -o showers.h5
+      tfcalo --tf-log generate model --energy 50 -o s.h5   # with TensorFlow's own log lines
     """
+    if not tf_log:
+        from tfcalo.native_log import divert_as_configured
+
+        divert_as_configured()
 
 
 @main.group(cls=_Group)
@@ -203,13 +253,16 @@ def data_inspect(path: str, detector: str | None, weights_from: str | None,
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Global batch size over all replicas [default: 64].")
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
+@click.option("--select-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Model selection by physics: score the generator on the validation split "
+                   "every N epochs and keep the best epoch (0: keep the last).")
 def train_cmd(data, model, config_file, overrides, out, strategy, epochs, seed, weights,
-              steps_per_epoch, batch_size, overwrite) -> None:
+              steps_per_epoch, batch_size, overwrite, select_every) -> None:
     """Train a GAN on a dataset artifact into a run directory.
 
     Writes run.json, generator.weights.h5, model.weights.h5, checkpoints/ (every epoch),
     backup/ (while unfinished: run the same command again to resume) and tensorboard/
-    (`tensorboard --logdir OUT/tensorboard`).
+    (`tensorboard --logdir OUT/tensorboard --host 127.0.0.1`).
 
     \b
     Example:
@@ -222,8 +275,8 @@ def train_cmd(data, model, config_file, overrides, out, strategy, epochs, seed, 
     record = train_run(
         data, model, out, config_file=config_file, overrides=overrides, epochs=epochs,
         seed=seed, strategy=strategy, weights=weights, batch_size=batch_size,
-        steps_per_epoch=steps_per_epoch, overwrite=overwrite,
-        verbose=1 if sys.stdout.isatty() else 2, log=echo,
+        steps_per_epoch=steps_per_epoch, overwrite=overwrite, select_every=select_every,
+        verbose=1 if sys.stdout.isatty() else 0, log=echo,
     )
     final = ", ".join(f"{k} {v:.4g}" for k, v in record.get("final", {}).items() if k != "epoch")
     echo(f"trained {record['model']} for {record['epochs_done']} epochs into {out}"
@@ -233,6 +286,24 @@ def train_cmd(data, model, config_file, overrides, out, strategy, epochs, seed, 
 # ---------------------------------------------------------------------------------------
 # evaluate commands
 # ---------------------------------------------------------------------------------------
+
+
+def blessing_verdict(blessed: bool, blessing_file=None) -> str:
+    """"BLESSED", or "NOT BLESSED (failed: m1, m2); exported anyway because export.force =
+    true" naming the failed checks of an evaluation's blessing.json (pipeline summary)."""
+    import json
+    from pathlib import Path
+
+    if blessed:
+        return "BLESSED"
+    failed: list[str] = []
+    try:
+        checks = json.loads(Path(blessing_file).read_text()).get("checks", [])
+        failed = [str(c.get("metric")) for c in checks if not c.get("passed")]
+    except (OSError, TypeError, ValueError, AttributeError):
+        pass
+    return (f"NOT BLESSED (failed: {', '.join(failed) or 'see blessing.json'}); exported "
+            "anyway because export.force = true")
 
 
 @main.command("evaluate")
@@ -287,7 +358,8 @@ def evaluate_cmd(model, data, out, config_file, overrides, limit, seed, regresso
             raise ArtifactError(f"{what} {path} does not exist")
     from tfcalo.components.evaluate import evaluate_to_dir
 
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, kind="evaluation",
+                    inputs=[model, data, regressor, config_file]) as tmp:
         result = evaluate_to_dir(model, data, tmp, cfg, regressor=regressor)
     m = result.metrics
     echo(f"PRD-AUC {m['prd_auc']:.3f}  FPD {m['fpd']:.3g}  classifier AUC "
@@ -295,6 +367,11 @@ def evaluate_cmd(model, data, out, config_file, overrides, limit, seed, regresso
     failed = [c["metric"] for c in result.blessing["checks"] if not c["passed"]]
     verdict = "BLESSED" if result.blessing["blessed"] else f"NOT BLESSED (failed: {', '.join(failed)})"
     echo(f"{verdict}; report: {Path(out) / 'report.html'}")
+    base = m.get("baseline")
+    if base:
+        echo(f"real vs real ({base['n_real']} vs {base['n_generated']} test showers): "
+             + ("passes the same checks" if base["blessed"] else
+                f"fails {', '.join(base['failed'])} too (too few showers to certify them)"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -355,8 +432,10 @@ def export_cmd(model: str, out: str, evaluation: str | None, force: bool, onnx: 
                    "--conditions; rows are cycled if -n is larger).")
 @click.option("-o", "--output", "output", required=True, metavar="OUT.h5",
               help="Output HDF5 in the detector's community layout.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Noise seed.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Noise seed, 0 <= seed < 2**63 (same seed, same showers).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Showers generated and written at once (bounds memory, whatever -n is).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def generate_cmd(model: str, conditions_file: str | None, energy: float | None,
                  px: float | None, py: float | None, pz: float | None, x: float, y: float,
@@ -367,7 +446,16 @@ def generate_cmd(model: str, conditions_file: str | None, energy: float | None,
     Conditions come from --conditions FILE (columns named as the detector's conditions:
     lhcb-ecal x,y,z,px,py,pz; cern-ecal Ep; rich-pid p,eta,nTracks) or from --energy: for
     cern-ecal Ep = E; for lhcb-ecal an electron entering at (--x, --y, 0) cm flying along z
-    unless --px/--py are given (pz from E).
+    unless --px/--py are given (pz from E). Conditions outside the range the model was
+    trained on (its model card) get a warning; non-finite ones are refused. MODEL may also
+    be the name of a pretrained model shipped with tfcalo, checked against the content hash
+    in its model card before it is loaded.
+
+    Showers are generated and written --batch-size at a time (a progress bar on a
+    terminal); the file appears only when complete.
+
+    A SavedModel is a program: its signatures can hold any TensorFlow operation (writing
+    files included) and generating runs them. Only use models from sources you trust.
 
     \b
     Example:
@@ -375,13 +463,13 @@ def generate_cmd(model: str, conditions_file: str | None, energy: float | None,
       tfcalo generate exported/sagan --energy 50 --px 5 --x 3 -n 100 -o tilted.h5
       tfcalo generate exported/2dgan --conditions energies.csv -o showers.h5
     """
-    import numpy as np
-
     from tfcalo.errors import ConfigError
     from tfcalo.sampling import (
+        check_finite_conditions,
         generate_to_file,
         load_sampler,
         point_conditions,
+        range_warning,
         read_conditions_file,
     )
 
@@ -396,10 +484,39 @@ def generate_cmd(model: str, conditions_file: str | None, energy: float | None,
     else:
         rows = point_conditions(sampler.detector, energy, px=px, py=py, pz=pz, x=x, y=y)[None]
     count = n if n is not None else (len(rows) if conditions_file is not None else 1)
-    conditions = rows[np.arange(count) % len(rows)]
-    written = generate_to_file(sampler, conditions, output, seed=seed, batch_size=batch_size,
-                               overwrite=overwrite)
+    warning = range_warning(sampler, rows)
+    if warning:
+        echo(f"Warning: {warning}", err=True)
+    with _exit_on_sigterm():  # a `kill` still removes the temporary file
+        if sys.stderr.isatty():
+            with click.progressbar(length=count, label="generating", file=sys.stderr) as bar:
+                written = generate_to_file(sampler, rows, output, seed=seed, n=count,
+                                           batch_size=batch_size, overwrite=overwrite,
+                                           progress=bar.update)
+        else:
+            written = generate_to_file(sampler, rows, output, seed=seed, n=count,
+                                       batch_size=batch_size, overwrite=overwrite)
     echo(f"wrote {written} {sampler.detector.name} showers to {output}")
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm():
+    """Turn SIGTERM into SystemExit (so ``finally`` blocks clean up) inside the block."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------------------------------
@@ -451,8 +568,8 @@ def pipeline_run(name, preset, config_file, overrides, data, root, no_cache) -> 
 
     summary = run(name, preset, config_file, overrides, data, root, no_cache,
                   progress=lambda line: echo(line, err=True))
-    status = "BLESSED" if summary.blessed else "NOT blessed (exported with force)"
-    echo(f"\npipeline {name} finished (run {summary.run_id}); model {status}")
+    echo(f"\npipeline {name} finished (run {summary.run_id}); model "
+         f"{blessing_verdict(summary.blessed, summary.evaluation / 'blessing.json')}")
     if summary.cached:
         echo(f"  taken from cache: {', '.join(summary.cached)}")
     key = {k: v for k, v in summary.metrics.items() if isinstance(v, int | float)}

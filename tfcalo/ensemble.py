@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -132,40 +133,57 @@ def mixdisc_probabilities(
     n_folds: int = 3,
     seed: int = 0,
     max_iter: int = 200,
+    max_fit: int = 0,
 ) -> tuple[np.ndarray, float]:
     """Train MIXDISC (real = 1 vs ensemble = 0) and return D on every real example.
 
     The classifier is sklearn's HistGradientBoostingClassifier on per-shower features. Each
-    real example's D comes from a model that did not see it (K-fold cross-fitting), so D
+    real example's D comes from a model that did not see it (K-fold cross-fitting on the
+    fitted examples; examples outside the fit subsample get the mean of the K models), so D
     measures coverage, not memorisation.
 
     Args:
         real: (N, F) features of the real training examples.
         fake: (M, F) features of showers drawn from the current ensemble.
+        max_fit: fit on at most this many examples of each class (random subsample;
+            0 = all). D is still returned for all N real examples.
 
     Returns:
-        (d, auc): d (N,) in (0, 1), and the out-of-fold ROC AUC of the classifier.
+        (d, auc): d (N,) in (0, 1), and the out-of-fold ROC AUC of the classifier (on the
+        fitted examples).
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
     rng = np.random.default_rng(seed)
-    fold_real = rng.integers(0, n_folds, len(real))
-    fold_fake = rng.integers(0, n_folds, len(fake))
-    d = np.empty(len(real))
+
+    def folds(n: int) -> np.ndarray:  # fold per example; -1: not in the fit subsample
+        fold = rng.integers(0, n_folds, n)
+        if max_fit and n > max_fit:
+            fold[rng.permutation(n)[max_fit:]] = -1
+        return fold
+
+    fold_real, fold_fake = folds(len(real)), folds(len(fake))
+    d = np.zeros(len(real))
     d_fake = np.empty(len(fake))
+    unfitted = fold_real < 0
     for k in range(n_folds):
-        x = np.concatenate([real[fold_real != k], fake[fold_fake != k]])
-        y = np.concatenate([np.ones((fold_real != k).sum()), np.zeros((fold_fake != k).sum())])
+        fit_r, fit_f = (fold_real >= 0) & (fold_real != k), (fold_fake >= 0) & (fold_fake != k)
+        x = np.concatenate([real[fit_r], fake[fit_f]])
+        y = np.concatenate([np.ones(fit_r.sum()), np.zeros(fit_f.sum())])
         clf = HistGradientBoostingClassifier(max_iter=max_iter, random_state=seed + k,
                                              early_stopping=True, validation_fraction=0.15)
         clf.fit(x, y)
         d[fold_real == k] = clf.predict_proba(real[fold_real == k])[:, 1]
         d_fake[fold_fake == k] = clf.predict_proba(fake[fold_fake == k])[:, 1]
+        if unfitted.any():
+            d[unfitted] += clf.predict_proba(real[unfitted])[:, 1] / n_folds
     # Correct for unequal class sizes so D is the posterior at 1:1 priors.
-    ratio = len(fake) / len(real)
+    ratio = (fold_fake >= 0).sum() / (fold_real >= 0).sum()
     d = d * ratio / (d * ratio + (1 - d))
-    auc = roc_auc_score(np.r_[np.ones(len(real)), np.zeros(len(fake))], np.r_[d, d_fake])
+    scored_r, scored_f = fold_real >= 0, fold_fake >= 0
+    auc = roc_auc_score(np.r_[np.ones(scored_r.sum()), np.zeros(scored_f.sum())],
+                        np.r_[d[scored_r], d_fake[scored_f]])
     return np.clip(d, 1e-6, 1 - 1e-6), float(auc)
 
 
@@ -178,6 +196,8 @@ def mixdisc_probabilities(
 def _mixture_class():
     import keras
     import tensorflow as tf
+
+    from tfcalo.models.layers import call_nonempty
 
     class MixtureGenerator(keras.Model):
         """A mixture of conditional generators with weights beta, sampled in one graph.
@@ -204,23 +224,35 @@ def _mixture_class():
             self.built = True
 
         def component_index(self, noise):
-            """(B,) int32 member index drawn by the last noise coordinate."""
+            """(B,) int32 member index drawn by the last noise coordinate: the number of
+            cumulative betas <= u (searchsorted side="right", written with ops that ONNX has)."""
             u = 0.5 * (1.0 + tf.math.erf(noise[:, -1] / np.sqrt(2.0)))
-            return tf.cast(tf.searchsorted(self._cum, u, side="right"), tf.int32)
+            return tf.reduce_sum(tf.cast(self._cum <= u[:, None], tf.int32), axis=1)
 
         def call(self, inputs, training=False):
             noise, conditions = inputs
             noise = tf.convert_to_tensor(noise, tf.float32)
             conditions = tf.convert_to_tensor(conditions, tf.float32)
+            # Every batch size B >= 0 gives (B, *shower_shape): neither the partition below
+            # nor any member ever sees an empty batch (call_nonempty pads and slices back).
+            return call_nonempty(self._mix, noise, conditions)
+
+        def _mix(self, noise, conditions):
+            """Showers (B, ...) for B >= 1 rows: each member generates its partition."""
             idx = self.component_index(noise)
             positions = tf.dynamic_partition(tf.range(tf.shape(noise)[0]), idx, len(self.members))
             noises = tf.dynamic_partition(noise, idx, len(self.members))
             conds = tf.dynamic_partition(conditions, idx, len(self.members))
             outs = [
-                tf.cast(m([z[:, : int(m.latent_dim)], c], training=False), tf.float32)
+                call_nonempty(functools.partial(self._member, m), z, c)
                 for m, z, c in zip(self.members, noises, conds, strict=True)
             ]
             return tf.dynamic_stitch(positions, outs)
+
+        @staticmethod
+        def _member(member, noise, conditions):
+            z = noise[:, : int(member.latent_dim)]
+            return tf.cast(member([z, conditions], training=False), tf.float32)
 
     return MixtureGenerator
 
@@ -237,9 +269,14 @@ def MixtureGenerator(members, betas, **kwargs):  # noqa: N802 (a class factory, 
 
 def write_ensemble(out_dir: str | Path, members: Sequence[str | Path], betas: Sequence[float],
                    info: dict | None = None) -> dict:
-    """Write ``ensemble.json`` into out_dir: member run dirs (absolute) and their betas."""
+    """Write ``ensemble.json`` into out_dir: member run dirs and their betas.
+
+    Members are stored relative to ``out_dir`` (so a pipeline root can be moved or copied
+    as a whole); :func:`read_ensemble` resolves them. Returns the record as written.
+    """
+    base = Path(out_dir).resolve()
     record = {
-        "members": [str(Path(m).resolve()) for m in members],
+        "members": [os.path.relpath(Path(m).resolve(), base) for m in members],
         "betas": [float(b) for b in betas],
         **(info or {}),
     }
@@ -248,11 +285,17 @@ def write_ensemble(out_dir: str | Path, members: Sequence[str | Path], betas: Se
 
 
 def read_ensemble(path: str | Path) -> dict:
-    """Read ``ensemble.json`` from an ensemble artifact directory."""
+    """Read ``ensemble.json`` from an ensemble artifact directory; ``members`` come back as
+    absolute paths (relative entries are resolved against the artifact directory)."""
     f = Path(path) / ENSEMBLE_FILE
     if not f.is_file():
         raise ArtifactError(f"{path} is not an ensemble artifact (no {ENSEMBLE_FILE})")
-    return json.loads(f.read_text())
+    try:
+        record = json.loads(f.read_text())
+        record["members"] = [str((Path(path) / m).resolve()) for m in record["members"]]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ArtifactError(f"{f} is not a valid ensemble record (needs members and betas)") from None
+    return record
 
 
 def load_mixture(path: str | Path, load_member: Callable[[str], object] | None = None):

@@ -35,6 +35,16 @@ class OutputExistsError(TfcaloError):
     """An output location already holds data and overwriting was not requested."""
 
 
+class OutputConflictError(OutputExistsError):
+    """An output location is, contains or lies inside one of the command's inputs, or is a
+    directory that tfcalo did not write as that kind of output (so --overwrite may not
+    replace it)."""
+
+
+class TrainingDivergedError(TfcaloError):
+    """Training produced non-finite (NaN or infinite) losses."""
+
+
 class NotBlessedError(TfcaloError):
     """A model failed (or never passed) evaluation and export was not forced."""
 

@@ -15,12 +15,18 @@ Signatures (also the SavedModel ``signature_def`` entries, ``serving_default`` =
 
 - ``generate(conditions float32 (B, n_cond), seed int64 scalar = -1) -> {"showers": (B,
   *shower_shape)}``: the noise is drawn inside; ``seed >= 0`` uses
-  ``tf.random.stateless_normal((B, latent_dim), seed=[seed, 0])`` (same seed, same showers),
-  ``seed < 0`` draws fresh noise with ``tf.random.normal``.
+  :func:`tfcalo.models.noise.latent_noise` (row i is row i % 128 of
+  ``tf.random.stateless_normal((128, latent_dim), seed=[seed, i // 128])``), the same noise
+  as ``ConditionalGAN.generate`` and :class:`tfcalo.sampling.Sampler` for that seed, so all
+  three give the same showers; ``seed < 0`` draws fresh noise with ``tf.random.normal``.
 - ``generate_from_noise(noise float32 (B, latent_dim), conditions float32 (B, n_cond)) ->
   {"showers": ...}``.
 
-``model_card.json`` sits next to ``saved_model.pb`` (see :func:`build_card` for its keys).
+``model_card.json`` sits next to ``saved_model.pb`` (see :func:`build_card` for its keys);
+its ``content_hash`` (:mod:`tfcalo.integrity`, sha256 over saved_model.pb, variables/ and the
+other loaded files, computed once they are written) lets :func:`verify_export_hash` tell
+whether the files changed since export. A SavedModel is a program (any TensorFlow op, file
+writes included, can sit in its signatures): load only models from sources you trust.
 :func:`export_generator` refuses an unblessed model unless ``force``; it reloads the export in
 a fresh Python process that imports only TensorFlow and compares outputs for fixed noise; with
 ``onnx=True`` it converts ``generate_from_noise`` with tf2onnx and checks it with onnxruntime.
@@ -45,6 +51,8 @@ import numpy as np
 from tfcalo.atomic import atomic_dir, check_output_dir
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ArtifactError, NotBlessedError
+from tfcalo.integrity import CARD_KEY as CONTENT_HASH_KEY
+from tfcalo.integrity import export_content_hash, verify_export_hash  # noqa: F401 (re-export)
 from tfcalo.sampling import MODEL_CARD
 
 BLESSING_JSON = "blessing.json"
@@ -151,12 +159,15 @@ def build_card(detector: Detector, latent_dim: int, *, training_data_hash: str |
                metrics: dict | None, blessing: dict | None, model: str | None = None,
                extra: dict | None = None,
                condition_ranges: Sequence[Sequence[float]] | None = None) -> dict:
-    """The ``model_card.json`` content (verification and ONNX entries are added later).
+    """The ``model_card.json`` content (verification, ONNX and content_hash entries are
+    added by :func:`export_generator`).
 
     Keys: format, format_version, model, detector, detector_spec, conditions (name, unit,
     range each), condition_names, shower_shape, energy_unit, latent_dim, signatures,
     training_data_hash, metrics, blessing, versions, created (UTC ISO 8601), plus ``extra``.
     """
+    from tfcalo.models.noise import NOISE_CHUNK
+
     card = {
         "format": CARD_FORMAT,
         "format_version": CARD_FORMAT_VERSION,
@@ -175,8 +186,10 @@ def build_card(detector: Detector, latent_dim: int, *, training_data_hash: str |
         "signatures": {
             "generate": {
                 "inputs": {"conditions": f"float32 (B, {detector.n_conditions})",
-                           "seed": "int64 scalar, default -1; >= 0 reproducible "
-                                   "(stateless_normal seed [seed, 0]), < 0 fresh noise"},
+                           "seed": "int64 scalar, default -1; >= 0 reproducible (noise row "
+                                   f"i = row i % {NOISE_CHUNK} of stateless_normal(("
+                                   f"{NOISE_CHUNK}, latent_dim), seed=[seed, i // "
+                                   f"{NOISE_CHUNK}])), < 0 fresh noise"},
                 "outputs": {"showers": f"float32 (B, {', '.join(map(str, detector.shower_shape))})"},
             },
             "generate_from_noise": {
@@ -210,6 +223,8 @@ def write_saved_model(generator: Any, detector: Detector, path: str | Path) -> N
     import keras
     import tensorflow as tf
 
+    from tfcalo.models.noise import latent_noise
+
     latent_dim = int(generator.latent_dim)
     n_cond = detector.n_conditions
 
@@ -218,13 +233,9 @@ def write_saved_model(generator: Any, detector: Detector, path: str | Path) -> N
 
     # a tensor default makes `seed` optional for Python callers of the reloaded model
     def generate(conditions, seed=tf.constant(-1, dtype=tf.int64)):  # noqa: B008
-        shape = tf.stack([tf.shape(conditions)[0], latent_dim])
-        noise = tf.cond(
-            seed < 0,
-            lambda: tf.random.normal(shape),
-            lambda: tf.random.stateless_normal(
-                shape, seed=tf.stack([seed, tf.constant(0, tf.int64)])),
-        )
+        n = tf.shape(conditions)[0]
+        noise = tf.cond(seed < 0, lambda: tf.random.normal(tf.stack([n, latent_dim])),
+                        lambda: latent_noise(seed, n, latent_dim))
         return {"showers": generator([noise, conditions], training=False)}
 
     cond_spec = tf.TensorSpec((None, n_cond), tf.float32, name="conditions")
@@ -284,6 +295,8 @@ print(json.dumps({
 
 def _run_child(saved: Path, io: Path, seed: int) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # the child runs in ``io``: a relative export path would point elsewhere there
+    saved, io = Path(saved).resolve(), Path(io).resolve()
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(saved), str(io), str(seed)],
                           cwd=io, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -300,7 +313,7 @@ def verify_saved_model(generator: Any, detector: Detector, path: str | Path, *,
 
     Checks: ``generate_from_noise`` equals ``generator([noise, conditions])`` for fixed noise
     within ``atol + rtol * max|expected|``; ``generate`` with a seed equals the generator on
-    ``stateless_normal(seed=[seed, 0])`` noise, is identical for the same seed and differs
+    :func:`~tfcalo.models.noise.latent_noise` noise, is identical for the same seed and differs
     for another; the child never imported tfcalo.
 
     Returns:
@@ -309,12 +322,12 @@ def verify_saved_model(generator: Any, detector: Detector, path: str | Path, *,
     Raises:
         VerificationError: any check fails.
     """
-    import tensorflow as tf
+    from tfcalo.models.noise import latent_noise
 
     latent_dim = int(generator.latent_dim)
     noise, cond = verification_inputs(detector, latent_dim, n, ranges=ranges)
     expected = np.asarray(generator([noise, cond], training=False))
-    seed_noise = tf.random.stateless_normal((n, latent_dim), seed=[VERIFY_SEED, 0])
+    seed_noise = latent_noise(VERIFY_SEED, n, latent_dim)
     expected_seeded = np.asarray(generator([seed_noise, cond], training=False))
     with tempfile.TemporaryDirectory(prefix="tfcalo-verify-") as io_name:
         io = Path(io_name)
@@ -351,9 +364,56 @@ def verify_saved_model(generator: Any, detector: Detector, path: str | Path, *,
 # --------------------------------------------------------------------------- ONNX
 
 
+# tf2onnx's command line, plus handlers for the two TensorFlow ops of the shower transforms
+# that have no ONNX operator (tf2onnx would copy them into an invalid model): Expm1 becomes
+# Exp - 1 (absolute error about 1e-7 of the energy scale; the transforms apply it to
+# relu(t) >= 0) and Log1p becomes Log(1 + x).
+_ONNX_CONVERT = r"""
+import sys
+import numpy as np
+from tf2onnx import utils
+from tf2onnx.handler import tf_op
+
+
+def _one(ctx, name):
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(name))
+    return ctx.make_const(utils.make_name("one"), np.array(1, dtype)).output[0]
+
+
+@tf_op("Expm1")
+class Expm1:
+    @classmethod
+    def version_1(cls, ctx, node, **kwargs):
+        node.type = "Exp"
+        sub = ctx.insert_new_node_on_output("Sub", node.output[0], name=utils.make_name(node.name),
+                                            inputs=[node.output[0], _one(ctx, node.input[0])])
+        ctx.copy_shape(node.output[0], sub.output[0])
+        ctx.set_dtype(sub.output[0], ctx.get_dtype(node.output[0]))
+
+
+@tf_op("Log1p")
+class Log1p:
+    @classmethod
+    def version_1(cls, ctx, node, **kwargs):
+        x = node.input[0]
+        add = ctx.make_node("Add", [x, _one(ctx, x)], name=utils.make_name(node.name))
+        ctx.copy_shape(x, add.output[0])
+        ctx.set_dtype(add.output[0], ctx.get_dtype(x))
+        ctx.replace_input(node, x, add.output[0], 0)
+        node.type = "Log"
+
+
+from tf2onnx.convert import main
+
+sys.argv[0] = "tf2onnx.convert"
+main()
+"""
+
+
 def convert_onnx(saved: str | Path, output: str | Path, opset: int = ONNX_OPSET) -> None:
-    """Convert the ``generate_from_noise`` signature with ``python -m tf2onnx.convert``."""
-    cmd = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
+    """Convert the ``generate_from_noise`` signature with tf2onnx (``tf2onnx.convert``'s
+    command line, with handlers for Expm1 and Log1p, which ONNX lacks)."""
+    cmd = [sys.executable, "-c", _ONNX_CONVERT, "--saved-model", str(saved),
            "--signature_def", "generate_from_noise", "--opset", str(opset),
            "--output", str(output)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -372,7 +432,12 @@ def verify_onnx(generator: Any, detector: Detector, onnx_path: str | Path, *, n:
     latent_dim = int(generator.latent_dim)
     noise, cond = verification_inputs(detector, latent_dim, n, ranges=ranges)
     expected = np.asarray(generator([noise, cond], training=False))
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise VerificationError(
+            f"onnxruntime cannot load the converted model ({str(exc).splitlines()[0][:300]})"
+        ) from None
     feeds = {}
     for inp in session.get_inputs():
         feeds[inp.name] = noise if "noise" in inp.name else cond
@@ -436,6 +501,8 @@ def export_generator(generator: Any, detector: Detector | str, out_dir: str | Pa
             convert_onnx(tmp, tmp / ONNX_FILE)
             card["onnx"] = verify_onnx(generator, detector, tmp / ONNX_FILE,
                                        ranges=condition_ranges)
+        # over the files as written (model_card.json excluded): tfcalo.integrity
+        card[CONTENT_HASH_KEY] = export_content_hash(tmp)
         (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
     return card
 

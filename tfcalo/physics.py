@@ -35,6 +35,9 @@ CELL_THRESHOLDS = {"lhcb-ecal": (1.0, 10.0, 100.0), "cern-ecal": (1e-4, 1e-3, 1e
 #: Relative thresholds alpha (cell >= alpha * total) of the LHCb sparsity observables.
 SPARSITY_LEVELS = (1e-3, 1e-2, 1e-1)
 
+#: Names of the :func:`pt_frame_moments` columns in :func:`observables` (lhcb-ecal).
+PT_MOMENT_NAMES = ("width_along_pt", "width_across_pt", "skewness_along_pt", "skewness_across_pt")
+
 #: LHCb metric code constant: the reference point is the entry point moved ZOFF cell
 #: pitches along the momentum direction (``zoff = 25`` in calogan_metrics.py).
 ZOFF_CELLS = 25.0
@@ -233,6 +236,92 @@ def sparsity(showers: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     return _chunked(one, np.asarray(showers))
 
 
+def max_cell_fraction(showers: np.ndarray) -> np.ndarray:
+    """Largest single cell over the shower's total energy, ``(N,)`` in [0, 1] (dimensionless).
+
+    Empty showers (total 0) give 0.
+    """
+    def one(s: np.ndarray) -> np.ndarray:
+        flat = np.asarray(s, dtype=np.float64).reshape(len(s), -1)
+        return _safe_div(flat.max(axis=1) if flat.shape[1] else np.zeros(len(s)),
+                         flat.sum(axis=1))
+
+    return _chunked(one, np.asarray(showers))
+
+
+# ---------------------------------------------------------------- moments in the p_T frame
+def pt_direction(conditions: np.ndarray) -> np.ndarray:
+    """Unit vector of the transverse momentum in the (x, y) plane, ``(N, 2)`` float64.
+
+    ``conditions`` are lhcb-ecal rows ``[x, y, z, px, py, pz]`` (cm, GeV); the direction is
+    ``(px, py) / hypot(px, py)``. Where ``p_T = 0`` (normal incidence) the direction is
+    undefined and the x axis ``(1, 0)`` is used, so the "along" moments become the x moments
+    and the "across" ones the y moments.
+    """
+    c = np.asarray(conditions, dtype=np.float64)
+    px, py = c[:, 3], c[:, 4]
+    pt = np.hypot(px, py)
+    ok = pt > 0
+    ux = np.where(ok, _safe_div(px, pt), 1.0)
+    uy = np.where(ok, _safe_div(py, pt), 0.0)
+    return np.column_stack([ux, uy])
+
+
+def pt_frame_moments(images: np.ndarray, conditions: np.ndarray,
+                     cell_size_cm: float = 2.0) -> np.ndarray:
+    """Second and third moments of the energy along and across p_T about the centroid.
+
+    For each shower the cell centres (cm, ``(j - (W-1)/2) * cell_size_cm`` for column j = x,
+    likewise rows = y) are measured from the energy centroid (x̄, ȳ) and projected on
+    ``u = p_T / |p_T|`` (:func:`pt_direction`; the x axis when p_T = 0) and on
+    ``v = (-u_y, u_x)`` (u turned by +90 degrees):
+    ``a = (x - x̄) u_x + (y - ȳ) u_y``, ``b = -(x - x̄) u_y + (y - ȳ) u_x``. With E the cell
+    energies and S their sum, ``mu_k(a) = sum(E a^k) / S`` and
+
+    - ``width_along = sqrt(mu_2(a))``, ``width_across = sqrt(mu_2(b))`` (cm),
+    - ``skewness_along = mu_3(a) / mu_2(a)^1.5``, ``skewness_across`` likewise (dimensionless;
+      positive along means a tail downstream, towards +p_T).
+
+    Unlike the LHCb code's widths (:func:`shower_width`) these are finite and continuous for
+    every direction, including px = 0 or py = 0. Empty showers give 0 for all four, and a
+    skewness is 0 where its width is below 1e-6 cell pitches (a single cell or a line of
+    cells across the axis).
+
+    Args:
+        images: ``(N, H, W)`` energies [row = y, column = x] (any energy unit).
+        conditions: ``(N, 6)`` ``[x, y, z, px, py, pz]`` in cm and GeV (only px, py are used).
+        cell_size_cm: cell pitch in cm.
+
+    Returns:
+        float64 ``(N, 4)``: width_along (cm), width_across (cm), skewness_along,
+        skewness_across.
+    """
+    h, w = np.shape(images)[1:]
+    xc = (np.arange(w) - (w - 1) / 2) * cell_size_cm
+    yc = (np.arange(h) - (h - 1) / 2) * cell_size_cm
+    eps = (1e-6 * cell_size_cm) ** 2
+
+    def one(img: np.ndarray, cond: np.ndarray) -> np.ndarray:
+        img = np.asarray(img, dtype=np.float64)
+        u = pt_direction(cond)
+        ux, uy = u[:, 0, None, None], u[:, 1, None, None]
+        total = img.sum(axis=(1, 2))
+        mx = _safe_div(img.sum(axis=1) @ xc, total)
+        my = _safe_div(img.sum(axis=2) @ yc, total)
+        dx = xc[None, None, :] - mx[:, None, None]  # (n, 1, W)
+        dy = yc[None, :, None] - my[:, None, None]  # (n, H, 1)
+        out = []
+        for coord in (dx * ux + dy * uy, dy * ux - dx * uy):  # along u, along v
+            e_a = img * coord
+            m2 = np.clip(_safe_div((e_a * coord).sum(axis=(1, 2)), total), 0.0, None)
+            m3 = _safe_div((e_a * coord * coord).sum(axis=(1, 2)), total)
+            sig = m2 > eps  # rounding leaves ~1e-30 for a single cell: no skewness there
+            out.append((np.sqrt(m2), np.where(sig, m3 / np.where(sig, m2, 1.0) ** 1.5, 0.0)))
+        return np.column_stack([out[0][0], out[1][0], out[0][1], out[1][1]])
+
+    return _chunked(one, np.asarray(images), np.asarray(conditions))
+
+
 # ---------------------------------------------------------------- LHCb asymmetry and width
 def _lhcb_geometry(conditions: np.ndarray, pitch: float) -> tuple[np.ndarray, ...]:
     """Reference point (cell units) and momentum components of the LHCb metric code."""
@@ -351,7 +440,10 @@ def observables(detector: str | Detector, showers: np.ndarray,
 
     lhcb-ecal: total_energy (MeV), sampling_fraction, cog_x, cog_y, width_x, width_y (cm),
     asymmetry_long, asymmetry_trans, width_long, width_trans (LHCb metric code, widths in
-    cm), n_cells_above_{1,10,100}MeV, sparsity_{1e-3,1e-2,1e-1} (fraction of cells >= a*S).
+    cm; width_* explode near px = 0, keep them for comparison with the papers),
+    width_along_pt, width_across_pt (cm), skewness_along_pt, skewness_across_pt
+    (:func:`pt_frame_moments`, defined everywhere), n_cells_above_{1,10,100}MeV,
+    sparsity_{1e-3,1e-2,1e-1} (fraction of cells >= a*S), max_cell_fraction.
 
     cern-ecal: total_energy (GeV), sampling_fraction, cog_x, cog_y, cog_z, width_x, width_y,
     width_z (cm; z is depth behind the front face), n_cells_above_{1e-4,1e-3,0.01}GeV.
@@ -381,6 +473,9 @@ def observables(detector: str | Detector, showers: np.ndarray,
         out["asymmetry_trans"] = asymmetry(s, c, True, pitch)
         out["width_long"] = shower_width(s, c, False, pitch)
         out["width_trans"] = shower_width(s, c, True, pitch)
+        pt_mom = pt_frame_moments(s, c, pitch)
+        for i, name in enumerate(PT_MOMENT_NAMES):
+            out[name] = pt_mom[:, i]
     thresholds = CELL_THRESHOLDS.get(det.name, ())
     if thresholds:
         counts = n_cells_above(s, thresholds)
@@ -390,6 +485,7 @@ def observables(detector: str | Detector, showers: np.ndarray,
         sp = sparsity(s, SPARSITY_LEVELS)
         for i, a in enumerate(SPARSITY_LEVELS):
             out[f"sparsity_{_fmt(a)}"] = sp[:, i]
+        out["max_cell_fraction"] = max_cell_fraction(s)
     return out
 
 
@@ -416,6 +512,42 @@ def regression_targets(detector: str | Detector, showers: np.ndarray, conditions
     return np.column_stack([obs[n] for n in names]) if names else np.zeros((len(showers), 0))
 
 
+#: Interquartile range of a unit normal: ``IQR / 1.349`` estimates sigma for Gaussian data.
+IQR_PER_SIGMA = 1.349
+
+
+def observable_stats(values: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Robust location and scale of each observable (for standardising regression targets).
+
+    Args:
+        values: ``{name: (N,) array}`` (e.g. from :func:`observables`); non-finite entries
+            are ignored.
+
+    Returns:
+        ``{name: {"median", "q25", "q75", "scale", "n"}}`` as JSON-ready floats, in the
+        observable's unit. ``scale = (q75 - q25) / 1.349`` (sigma for a Gaussian, blind to
+        the tails: a handful of exploding values cannot inflate it); when the IQR is 0 (an
+        observable that is mostly one value) the standard deviation is used, and 1.0 when
+        that is 0 too or nothing is finite (then the median is 0).
+    """
+    out: dict[str, dict] = {}
+    for name, v in values.items():
+        v = np.asarray(v, dtype=np.float64).ravel()
+        v = v[np.isfinite(v)]
+        if len(v) == 0:
+            out[name] = {"median": 0.0, "q25": 0.0, "q75": 0.0, "scale": 1.0, "n": 0}
+            continue
+        q25, med, q75 = np.quantile(v, [0.25, 0.5, 0.75])
+        scale = (q75 - q25) / IQR_PER_SIGMA
+        if not scale > 0:
+            scale = float(v.std())
+        if not scale > 0:
+            scale = 1.0
+        out[name] = {"median": float(med), "q25": float(q25), "q75": float(q75),
+                     "scale": float(scale), "n": int(len(v))}
+    return out
+
+
 #: Readable label and unit of the observables whose unit does not depend on the detector
 #: ("" = dimensionless); energy-like ones and cell counts are handled in observable_axis.
 _OBSERVABLE_AXES: dict[str, tuple[str, str]] = {
@@ -430,6 +562,11 @@ _OBSERVABLE_AXES: dict[str, tuple[str, str]] = {
     "asymmetry_trans": ("transverse asymmetry", ""),
     "width_long": ("longitudinal shower width", "cm"),
     "width_trans": ("transverse shower width", "cm"),
+    "width_along_pt": ("shower width along p_T (RMS)", "cm"),
+    "width_across_pt": ("shower width across p_T (RMS)", "cm"),
+    "skewness_along_pt": ("skewness along p_T", ""),
+    "skewness_across_pt": ("skewness across p_T", ""),
+    "max_cell_fraction": ("largest cell / total energy", ""),
 }
 
 

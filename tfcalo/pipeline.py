@@ -67,6 +67,7 @@ from typing import Any
 
 from tfcalo.atomic import atomic_write_text
 from tfcalo.errors import ConfigError, TfcaloError, nearest
+from tfcalo.native_log import to_file as native_log_to
 from tfcalo.pipeline_store import HOST, ArtifactRow, MetadataStore, pid_alive
 
 __all__ = [
@@ -225,7 +226,9 @@ def log(message: str) -> None:
 
 @contextlib.contextmanager
 def _captured(ctx: ExecutionContext) -> Iterator[None]:
-    """Route :func:`log`, Python logging and warnings into ``ctx``'s log file."""
+    """Route :func:`log`, Python logging and warnings into ``ctx``'s log file (and
+    TensorFlow's native log lines, when the CLI keeps them off the terminal:
+    :mod:`tfcalo.native_log`)."""
     root_logger = logging.getLogger()
     old_level = _LOGGER.level
     token = _CONTEXT.set(ctx)
@@ -233,7 +236,7 @@ def _captured(ctx: ExecutionContext) -> Iterator[None]:
     if _LOGGER.getEffectiveLevel() > logging.INFO:
         _LOGGER.setLevel(logging.INFO)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), native_log_to(ctx.log_path):
             shown = warnings.showwarning
 
             def showwarning(message, category, filename, lineno, file=None, line=None):

@@ -119,10 +119,21 @@ class MetadataStore:
         self.path = self.root / DB_NAME
         if not create and not self.path.exists():
             raise ArtifactError(f"pipeline root {self.root} has no metadata store ({DB_NAME})")
-        self.conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-        self._init_schema()
+        if self.path.is_dir():
+            raise ArtifactError(f"metadata store {self.path} is a directory, not a SQLite file; "
+                                "move it away or use another pipeline root")
+        self.conn = None
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            if self.conn is not None:
+                self.conn.close()
+            raise ArtifactError(
+                f"metadata store {self.path} is not a usable SQLite database ({exc}); move it "
+                "away or use another pipeline root") from None
 
     def _init_schema(self) -> None:
         for attempt in range(50):  # journal_mode=WAL needs a moment alone on a fresh file

@@ -68,8 +68,13 @@ def test_refuses_non_empty_output_unless_overwrite(tmp_path):
     with pytest.raises(OutputExistsError, match="not empty"):
         ingest.run_ingest(src, out, "cern-ecal")
     assert (out / "keep.txt").exists()
-    ingest.run_ingest(src, out, "cern-ecal", overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "schema.json").exists()
+    with pytest.raises(OutputExistsError, match="not a tfcalo dataset artifact"):
+        ingest.run_ingest(src, out, "cern-ecal", overwrite=True)  # not ours: never replaced
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    (out / "keep.txt").unlink()
+    ingest.run_ingest(src, out, "cern-ecal", split=(1, 0, 0))
+    ingest.run_ingest(src, out, "cern-ecal", split=(0, 1, 0), overwrite=True)
+    assert Dataset.open(out).count("val") == 5
 
 
 def test_bad_content_leaves_no_output(tmp_path):

@@ -24,7 +24,8 @@ from tfcalo.training.callbacks import read_scalars, summary_tags
 from tfcalo.training.run import merge_config, resolve_config, run_state, train_run
 
 PARAMS = {"model": "sagan", "config": TINY["sagan"], "epochs": 2, "seed": 3,
-          "strategy": "default", "batch_size": 8, "steps_per_epoch": 1, "weighting": "loss"}
+          "strategy": "default", "batch_size": 8, "steps_per_epoch": 1, "weighting": "loss",
+          "select_every": 0, "select_n": 2000}
 
 
 def _h5_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -55,8 +56,24 @@ def trained(tmp_path_factory, dataset, weights_dir) -> tuple[Path, dict]:
     out.mkdir()
     inputs = {"examples": Artifact("Examples", dataset, {}, "f1"),
               "weights": Artifact("Weights", weights_dir, {}, "f2")}
-    props = executor(inputs, {"model": out}, dict(PARAMS))
+    import io
+    from contextlib import redirect_stdout
+
+    import tfcalo.components.train as train_component
+
+    lines: list[str] = []
+    terminal = io.StringIO()
+    original, train_component.log = train_component.log, lines.append
+    try:
+        with redirect_stdout(terminal):
+            props = executor(inputs, {"model": out}, dict(PARAMS))
+    finally:
+        train_component.log = original
+    TRAINING_OUTPUT.update(log=lines, stdout=terminal.getvalue())
     return out, props["model"]
+
+
+TRAINING_OUTPUT: dict = {}
 
 
 # -- pure helpers --------------------------------------------------------------------------
@@ -173,6 +190,14 @@ def test_run_directory(trained, dataset, weights_dir):
     assert props["final"] == run["history"][-1]
 
 
+def test_component_progress_goes_to_the_log_not_the_terminal(trained):
+    """Keras' own epoch lines would bypass the node's log file during `pipeline run`."""
+    epoch_lines = [m for m in TRAINING_OUTPUT["log"] if m.startswith("epoch ")]
+    assert [m.split(":")[0] for m in epoch_lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "d_loss" in epoch_lines[0] and "g_loss" in epoch_lines[0]
+    assert "Epoch" not in TRAINING_OUTPUT["stdout"] and "step" not in TRAINING_OUTPUT["stdout"]
+
+
 def test_run_directory_loads_generator(trained):
     from tfcalo.models import load_generator
 
@@ -232,3 +257,53 @@ def test_unfinished_run_with_other_config_refused(trained, dataset, tmp_path):
     with pytest.raises(OutputExistsError, match="different 'config'"):
         train_run(dataset, "sagan", half, config={**TINY["sagan"], "latent_dim": 5}, seed=3,
                   weights=run["weights"], batch_size=8, steps_per_epoch=1)
+
+
+def test_two_step_mode_pretrains_then_freezes_the_regressor(dataset, tmp_path):
+    """aux_mode two-step: the regressor is trained before fit (its head moves from the
+    seeded initialisation) and stays frozen during fit (the saved head equals the one
+    right after pretraining, while the adversarial head trains)."""
+    import tfcalo.models as M
+
+    cfg = {**TINY["sagan"], "discriminator": {**TINY["sagan"]["discriminator"],
+                                              "aux_targets": ["width_along_pt", "asymmetry_long"],
+                                              "aux_mode": "two-step", "aux_pretrain_steps": 3}}
+    run = train_run(dataset, "sagan", tmp_path / "two", config=cfg, epochs=2, seed=5,
+                    batch_size=8, steps_per_epoch=2, tensorboard=False)
+    assert run["aux_pretrain"]["steps"] == 3 and np.isfinite(run["aux_pretrain"]["final_mse"])
+    fresh = M.build("sagan", "lhcb-ecal", run["config"], run["stats"])
+    fresh.compile()
+    trained = M.build("sagan", "lhcb-ecal", run["config"], run["stats"])
+    trained.compile()
+    trained.load_weights(str(tmp_path / "two" / "model.weights.h5"))
+    epoch1 = M.build("sagan", "lhcb-ecal", run["config"], run["stats"])
+    epoch1.compile()
+    epoch1.load_weights(str(tmp_path / "two" / "checkpoints" / "epoch-0001.weights.h5"))
+
+    def head(gan, part):
+        return np.concatenate([v.numpy().ravel() for v in getattr(gan.discriminator, part).weights
+                               if "sn_u" not in v.path])  # u: spectral-norm state, not a weight
+
+    assert np.abs(head(trained, "regressor_head") - head(fresh, "regressor_head")).max() > 1e-4
+    np.testing.assert_array_equal(head(trained, "regressor_head"), head(epoch1, "regressor_head"))
+    assert np.abs(head(trained, "adv_head") - head(epoch1, "adv_head")).max() > 0
+
+
+def test_model_selection_keeps_the_best_epoch(dataset, tmp_path):
+    """select_every=1: every epoch is scored on the validation subset; generator.weights.h5
+    is the best epoch's, the last one's is kept beside it, and run.json says which."""
+    run = train_run(dataset, "sagan", tmp_path / "sel", config=TINY["sagan"], epochs=3, seed=2,
+                    batch_size=8, steps_per_epoch=2, tensorboard=False, select_every=1)
+    out = tmp_path / "sel"
+    scores = {h["epoch"]: h["sel_score"] for h in run["history"]}
+    assert set(scores) == {1, 2, 3} and all(np.isfinite(v) for v in scores.values())
+    best = min(scores, key=scores.get)
+    assert run["selection"]["best_epoch"] == best
+    assert run["selection"]["best_score"] == pytest.approx(scores[best])
+    assert json.loads((out / "run.json").read_text())["selection"]["best_epoch"] == best
+    assert (out / "last.generator.weights.h5").is_file()
+    kept, last = _h5_arrays(out / "generator.weights.h5"), _h5_arrays(out / "last.generator.weights.h5")
+    epoch_best = _h5_arrays(out / "best.generator.weights.h5")
+    for key in kept:
+        np.testing.assert_array_equal(kept[key], epoch_best[key])
+    assert (best == 3) == all(np.array_equal(kept[k], last[k]) for k in kept)

@@ -77,6 +77,16 @@ def test_schema_counts_and_stats(cern):
     assert st["max_cell"] == pytest.approx(float(showers[train].max()))
     assert st["weights"]["sum"] == pytest.approx(float(weights[train].sum()), rel=1e-5)
     assert len(ds.content_hash) == 64
+    # robust observable statistics of the training split (all of it: N < OBSERVABLE_SAMPLE)
+    from tfcalo import physics
+
+    expected = physics.observable_stats(physics.observables("cern-ecal", showers[train],
+                                                            cond[train]))
+    assert set(st["observables"]) == set(expected)
+    for name, e in expected.items():
+        for key in ("median", "scale"):
+            assert st["observables"][name][key] == pytest.approx(e[key], rel=1e-9, abs=1e-12)
+        assert st["observables"][name]["n"] == counts[0]
 
 
 def test_load_round_trip(cern):
@@ -169,3 +179,36 @@ def test_tabular_stats_per_component():
     assert r["showers"]["RichDLLe"]["mean"] == pytest.approx(7.5)
     assert r["out_of_range"] == {"p": 0, "eta": 0, "nTracks": 4}
     assert "sf_slope" not in r
+
+
+def test_observable_sample_is_uniform_bounded_and_chunk_independent(monkeypatch):
+    from tfcalo import physics
+    from tfcalo.data import artifact
+
+    monkeypatch.setattr(artifact, "OBSERVABLE_SAMPLE", 60)
+    det = get_detector("lhcb-ecal")
+    rng = np.random.default_rng(4)
+    n = 300
+    # the source is sorted by energy (like per-energy files): the first rows are not a sample
+    scale = np.sort(rng.uniform(1, 100, n))
+    showers = (rng.random((n, 30, 30)) * scale[:, None, None]).astype(np.float32)
+    cond = np.tile(np.array([0, 0, 0, 1, 1, 50], np.float32), (n, 1))
+    weights = np.ones(n, np.float32)
+    results = []
+    for size in (7, 300, 64):
+        acc = artifact.StatsAccumulator(det, observables=True)
+        for i in range(0, n, size):
+            sl = slice(i, i + size)
+            acc.add(showers[sl], cond[sl], weights[sl], np.arange(n)[sl] + 1000)
+        results.append(acc.result()["observables"])
+    assert results[0] == results[1] == results[2]
+    # the sample is the 60 examples of smallest hash priority, not the first 60
+    pick = np.argsort(artifact.hash_uniform(np.arange(n) + 1000, artifact.OBSERVABLE_SEED))[:60]
+    expected = physics.observable_stats({"total_energy": showers[pick].sum(axis=(1, 2),
+                                                                           dtype=np.float64)})
+    assert results[0]["total_energy"] == pytest.approx(expected["total_energy"], rel=1e-9)
+    assert results[0]["total_energy"]["n"] == 60
+    # default: no observable statistics (tfcalo data inspect stays cheap)
+    acc = artifact.StatsAccumulator(det)
+    acc.add(showers, cond, weights)
+    assert "observables" not in acc.result()

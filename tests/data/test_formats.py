@@ -248,3 +248,82 @@ def test_shared_file_opens_and_reads_one_chunk(shared_data, name, detector, shap
     assert showers.shape == (50, *shape) and showers.dtype == np.float32
     assert showers.min() >= 0 and np.isfinite(conditions).all()
     np.testing.assert_array_equal(weights, 1.0)
+
+
+# -- issue 10: values and layouts that must never pass silently ---------------------------
+
+
+def _lhcb_arrays(n=6, **edit):
+    rng = np.random.default_rng(3)
+    arrays = {"EnergyDeposit": rng.exponential(1.0, (n, 30, 30)),
+              "ParticlePoint": np.zeros((n, 3)), "ParticleMomentum": np.tile([0, 0, 50.0], (n, 1))}
+    arrays.update(edit)
+    return arrays
+
+
+def test_float64_beyond_float32_range_is_refused(tmp_path):
+    """1e39 is finite in float64 but inf once cast to the artifact's float32."""
+    e = _lhcb_arrays()["EnergyDeposit"]
+    e[4, 2, 2] = 1e39
+    path = tmp_path / "big.h5"
+    with h5py.File(path, "w") as f:
+        for k, v in _lhcb_arrays(EnergyDeposit=e).items():
+            f[k] = v
+    with open_source(path, "lhcb-ecal") as src, pytest.raises(InputFileError) as err:
+        read_all(src)
+    assert "'EnergyDeposit'" in str(err.value) and "example 4" in str(err.value)
+    assert "float32" in str(err.value)
+
+
+@pytest.mark.parametrize("value, kind", [
+    (np.ones((6, 3), bool), "boolean"), (np.ones((6, 3), np.complex64), "complex"),
+    (np.array([[b"a", b"b", b"c"]] * 6), "string"),
+    (np.zeros((6, 3), np.dtype([("a", "f4"), ("b", "f4"), ("c", "f4")])), "compound")])
+def test_non_real_dtypes_are_refused(tmp_path, value, kind):
+    path = tmp_path / "x.h5"
+    with h5py.File(path, "w") as f:
+        for k, v in _lhcb_arrays(ParticlePoint=value).items():
+            f[k] = v
+    with pytest.raises(InputFileError, match=f"'ParticlePoint' holds {kind} values"):
+        open_source(path, "lhcb-ecal")
+
+
+def test_csv_byte_order_mark_is_stripped(tmp_path):
+    det = get_detector("rich-pid")
+    names = [*det.condition_names, *det.shower_names]
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (",".join(names) + "\n1,3,40,1,2,3,4,5\n").encode())
+    with open_source(path, "rich-pid") as src:
+        showers, conditions, _ = read_all(src)
+    np.testing.assert_array_equal(conditions, [[1, 3, 40]])
+    np.testing.assert_array_equal(showers, [[1, 2, 3, 4, 5]])
+
+
+def test_csv_duplicate_header_is_refused(tmp_path):
+    det = get_detector("rich-pid")
+    names = [*det.condition_names, *det.shower_names, "p"]
+    path = tmp_path / "dup.csv"
+    path.write_text(",".join(names) + "\n" + ",".join(["1"] * len(names)) + "\n")
+    with pytest.raises(InputFileError, match="column 'p' appears more than once"):
+        open_source(path, "rich-pid")
+
+
+def test_hdf5_external_links_are_covered_by_the_source_hash(tmp_path):
+    from tfcalo.data.formats import file_sha256, source_sha256
+
+    data = tmp_path / "data.h5"
+    with h5py.File(data, "w") as f:
+        f["EnergyDeposit"] = _lhcb_arrays()["EnergyDeposit"]
+    link = tmp_path / "link.h5"
+    with h5py.File(link, "w") as f:
+        f["EnergyDeposit"] = h5py.ExternalLink("data.h5", "/EnergyDeposit")
+        f["ParticlePoint"] = _lhcb_arrays()["ParticlePoint"]
+        f["ParticleMomentum"] = _lhcb_arrays()["ParticleMomentum"]
+    with open_source(link, "lhcb-ecal") as src:
+        assert src.linked_files == [data]
+        first = source_sha256(link, src.linked_files)
+    assert first != file_sha256(link)
+    with h5py.File(data, "a") as f:  # the linked showers change, the linking file does not
+        f["EnergyDeposit"][0, 0, 0] = 123.0
+    with open_source(link, "lhcb-ecal") as src:
+        assert source_sha256(link, src.linked_files) != first

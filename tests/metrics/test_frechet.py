@@ -64,3 +64,40 @@ def test_fpd_is_unit_free_and_deterministic():
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError, match="shape mismatch"):
         frechet_distance(np.zeros((10, 2)), np.zeros((10, 3)))
+
+
+def test_weighted_fits_equal_repetition_and_signed_weights_cancel():
+    from tfcalo.metrics import gaussian_fit
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(50, 3))
+    reps = rng.integers(1, 4, 50)
+    mu_w, cov_w = gaussian_fit(x, reps)
+    rep = np.repeat(x, reps, axis=0)
+    np.testing.assert_allclose(mu_w, rep.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(cov_w, np.cov(rep.T, bias=True), rtol=1e-10)
+    # a background entered with +1 and -1 weights on each side leaves the signals' distance
+    sig_a, sig_b = rng.normal(size=(4000, 2)), rng.normal(size=(4000, 2)) + [0.5, 0.0]
+    bkg = rng.normal(size=(1000, 2)) * 3 + [6.0, -6.0]
+    a, b = np.vstack([sig_a, bkg, bkg]), np.vstack([sig_b, bkg[::-1], bkg[::-1]])
+    w, ones = np.r_[np.ones(4000), np.ones(1000), -np.ones(1000)], np.ones(4000)
+    signals = frechet_distance(sig_a, sig_b, ones, ones)  # weighted fits divide by sum(w)
+    assert signals == pytest.approx(frechet_distance(sig_a, sig_b), rel=1e-3)
+    assert frechet_distance(a, b, w, w) == pytest.approx(signals, rel=1e-9)
+    assert frechet_distance(a, sig_b, w, ones) == pytest.approx(signals, rel=1e-9)
+    assert frechet_distance(a, sig_b) > 10 * signals
+    with pytest.raises(ValueError, match="must be positive"):
+        gaussian_fit(x, -np.ones(50))
+
+
+def test_fpd_weighted_both_sides():
+    rng = np.random.default_rng(5)
+    real_sig, gen_sig = rng.normal(size=(8000, 2)), rng.normal(size=(8000, 2))
+    bkg_r, bkg_g = rng.normal(size=(3000, 2)) + 5.0, rng.normal(size=(3000, 2)) - 5.0
+    real, gen = np.vstack([real_sig, bkg_r, bkg_r]), np.vstack([gen_sig, bkg_g, bkg_g])
+    w = np.r_[np.ones(8000), np.ones(3000), -np.ones(3000)]
+    kw = dict(min_samples=2_000, num_batches=5, num_points=4)
+    both, err = fpd(real, gen, real_weights=w, gen_weights=w, **kw)
+    one_side, _ = fpd(real, gen, real_weights=w, **kw)
+    assert both < 0.05 + 3 * err
+    assert one_side > 1.0

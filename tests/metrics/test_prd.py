@@ -73,3 +73,20 @@ def test_seed000_score_is_min_of_raw_and_observables():
     assert good == pytest.approx(min(raw, 1.0), abs=0.02) and good > 0.9
     bad = seed000_score(real, gen, real_obs, bad_obs, num_runs=2)
     assert bad < 0.2  # the observables are off even though the raw cells look alike
+
+
+def test_weighted_cluster_histograms_cancel_a_signed_background():
+    rng = np.random.default_rng(6)
+    sig_r, sig_g = rng.normal(size=(3000, 4)), rng.normal(size=(3000, 4))
+    bkg = rng.normal(size=(1500, 4)) + 8.0
+    ref = np.vstack([sig_r, bkg, bkg])
+    w = np.r_[np.ones(3000), np.ones(1500), -np.ones(1500)]
+    plain = prd_auc_score(sig_g, ref, num_runs=2)
+    weighted = prd_auc_score(sig_g, ref, num_runs=2, ref_weights=w)
+    assert plain < 0.7 and weighted > 0.9
+    # weights on the evaluated (generated) side too
+    gen = np.vstack([sig_g, bkg - 16.0, bkg - 16.0])
+    both = prd_auc_score(gen, ref, num_runs=2, eval_weights=w, ref_weights=w)
+    assert both > 0.9
+    with pytest.raises(ValueError, match="same length"):
+        prd_curve(gen, ref, num_runs=1, eval_weights=w[:10])

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from tfcalo.pipelines import build, names, run
@@ -124,3 +127,32 @@ def test_ensemble_pipeline_end_to_end_tiny(tmp_path):
     assert s.report.is_file()
     assert s.extra_reports and s.extra_reports[0].name == "ensemble_report.html"
     assert s.extra_reports[0].is_file()
+    # G_1 trained on the boosting weights MIXDISC computed against G_0, one per training
+    # example. A 2-step G_0 is perfectly separable (D ~ 1 everywhere), and AdaGAN's weights
+    # are then uniform by construction (h = (1 - beta)(1 - D)/D ~ 0 for every example); the
+    # two-mode toy in tests/test_ensemble.py shows them concentrate on a missed mode.
+    from tfcalo.data.dataset import Dataset, read_weights
+    from tfcalo.ensemble import read_ensemble
+
+    g1 = json.loads((Path(read_ensemble(s.model)["members"][1]) / "run.json").read_text())
+    assert g1["weights"] and g1["weighting"] == "loss"
+    meta = json.loads((Path(g1["weights"]) / "meta.json").read_text())
+    index, w = read_weights(g1["weights"])
+    train_index = Dataset.open(g1["data"]["path"]).load("train")["index"]
+    assert sorted(index.tolist()) == sorted(train_index.tolist())
+    assert np.isfinite(w).all() and w.min() >= 0 and w.mean() == pytest.approx(1.0, rel=1e-5)
+    cv = w.std() / w.mean()
+    assert (cv < 0.01) if meta["mixdisc_auc"] > 0.98 else (cv > 0.02), (meta["mixdisc_auc"], cv)
+    # the pipeline root can be moved: ensemble members are recorded relative to the ensemble
+    assert not any(Path(m).is_absolute() for m in ens["members"])
+    from tfcalo.sampling import load_sampler
+
+    conditions = np.array([[10.0], [50.0], [100.0]], "float32")
+    before = load_sampler(s.model).sample(conditions, seed=4)
+    moved = tmp_path.parent / (tmp_path.name + "-moved")
+    shutil.move(str(tmp_path), moved)
+    try:
+        model = moved / s.model.relative_to(tmp_path)
+        np.testing.assert_allclose(load_sampler(model).sample(conditions, seed=4), before, rtol=1e-5)
+    finally:
+        shutil.move(str(moved), tmp_path)

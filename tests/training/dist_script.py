@@ -72,6 +72,7 @@ def train(strategy, objective, steps=1, sgd=False):
             gan.compile()
     s, c, w = data(detector)
     ds = tf.data.Dataset.from_tensor_slices((s, c, w)).repeat(steps).batch(8)
+    gan.initial_weights = gan.generator.get_weights() + gan.discriminator.get_weights()
     hist = gan.fit(ds, epochs=1, verbose=0, shuffle=False)
     weights = gan.generator.get_weights() + gan.discriminator.get_weights()
     return weights, {k: v[-1] for k, v in hist.history.items()}, gan
@@ -94,6 +95,10 @@ def main() -> None:
                 weights, logs, gan = train(strategy, objective, sgd=True)
                 for i, wv in enumerate(weights):
                     arrays[f"{tag}/{objective}/w{i}"] = wv
+                if tag == "one":  # how far one step moved each network (must not be 0)
+                    n_gen = len(gan.generator.get_weights())
+                    moved = [np.abs(a - b).max() for a, b in zip(weights, gan.initial_weights, strict=True)]
+                    arrays[f"moved/{objective}"] = np.array([max(moved[:n_gen]), max(moved[n_gen:])])
                 for k, v in logs.items():
                     arrays[f"{tag}/{objective}/log/{k}"] = np.float64(v)
         # default noise (no hook) must differ between replicas

@@ -47,7 +47,11 @@ def test_two_replicas_equal_one_device_and_noise_differs(tmp_path):
     _check(_run(["equivalence", str(out)]))
     arrays = np.load(out)
     assert _compare(arrays) == {"bce", "hinge", "wgan-gp", "cramer"}
-    # the step really trained (weights moved), with a negative weight in the batch
+    # the step really trained (generator and critic weights moved), with a negative weight
+    # in the batch
+    for objective in ("bce", "hinge", "wgan-gp", "cramer"):
+        gen_moved, critic_moved = arrays[f"moved/{objective}"]
+        assert gen_moved > 1e-5 and critic_moved > 1e-5, (objective, gen_moved, critic_moved)
     noise = arrays["replica_noise"]
     assert noise.shape == (2, 2, 4) and np.abs(noise[0] - noise[1]).min() > 1e-4
 

@@ -35,6 +35,10 @@ FORMAT_VERSION = 1
 SHARD_BYTES = 16 << 20
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+#: Examples (at most) whose observables give the ``observables`` entry of stats.json.
+OBSERVABLE_SAMPLE = 10_000
+#: Seed of the hash that picks that sample (independent of the split seed's stream).
+OBSERVABLE_SEED = 0x0B5E
 
 
 def parse_split(split: str | Sequence[float]) -> tuple[float, float, float]:
@@ -45,19 +49,21 @@ def parse_split(split: str | Sequence[float]) -> tuple[float, float, float]:
         except ValueError:
             raise ConfigError(f"split '{split}' must be three numbers like 0.8,0.1,0.1") from None
     else:
-        values = tuple(float(v) for v in split)
-    if len(values) != 3 or any(v < 0 for v in values) or abs(sum(values) - 1.0) > 1e-6:
+        try:
+            values = tuple(float(v) for v in split)
+        except (TypeError, ValueError):
+            raise ConfigError(f"split {split!r} must be three numbers like 0.8,0.1,0.1") from None
+    if (len(values) != 3 or not all(np.isfinite(values)) or any(v < 0 for v in values)
+            or abs(sum(values) - 1.0) > 1e-6):
         raise ConfigError(f"split {','.join(f'{v:g}' for v in values)} must be three "
                           "non-negative fractions (train,val,test) summing to 1")
     return values  # type: ignore[return-value]
 
 
-def split_assignment(index: np.ndarray, seed: int,
-                     fractions: Sequence[float]) -> np.ndarray:
-    """Split id (0 train, 1 val, 2 test) of each global example ``index``, from a seeded hash.
+def hash_uniform(index: np.ndarray, seed: int) -> np.ndarray:
+    """Uniform number in [0, 1) per global example ``index`` from a seeded hash, float64.
 
-    Deterministic per (index, seed): the same example lands in the same split whatever the
-    chunking. Uses the splitmix64 finaliser; the uniform number is the top 53 bits.
+    The splitmix64 finaliser of ``index + seed * golden``; the number is its top 53 bits.
     """
     with np.errstate(over="ignore"):
         z = np.asarray(index, dtype=np.uint64) + np.uint64(seed % (1 << 64)) * np.uint64(
@@ -65,7 +71,17 @@ def split_assignment(index: np.ndarray, seed: int,
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
-    u = (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def split_assignment(index: np.ndarray, seed: int,
+                     fractions: Sequence[float]) -> np.ndarray:
+    """Split id (0 train, 1 val, 2 test) of each global example ``index``, from a seeded hash.
+
+    Deterministic per (index, seed): the same example lands in the same split whatever the
+    chunking (:func:`hash_uniform`).
+    """
+    u = hash_uniform(index, seed)
     edges = np.cumsum(fractions)[:2]
     return np.searchsorted(edges, u, side="right").astype(np.int8)
 
@@ -109,11 +125,22 @@ class StatsAccumulator:
         for tabular detectors; ``weights`` {sum, mean, min, max, n_negative}; for cern-ecal
         and lhcb-ecal ``sf_slope``/``sf_intercept``: least-squares line total = a*E0 + b with
         the primary energy E0 in the energy unit (cern-ecal: Ep; lhcb-ecal: |p|);
-        ``out_of_range`` {name: count of values outside the detector's condition range}.
+        ``out_of_range`` {name: count of values outside the detector's condition range};
+        with ``observables=True``, ``observables`` {name: {median, q25, q75, scale, n}} of
+        every :func:`tfcalo.physics.observables` entry (unweighted; ``scale`` = IQR / 1.349,
+        see :func:`tfcalo.physics.observable_stats`), the robust centres and scales that
+        standardise the SAGAN's regression targets. They are computed on a uniform sample of
+        at most :data:`OBSERVABLE_SAMPLE` examples: those with the smallest
+        ``hash_uniform(index, OBSERVABLE_SEED)`` (deterministic, independent of chunking).
     """
 
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: Detector, observables: bool = False) -> None:
         self.detector = detector
+        self.obs_on = bool(observables)
+        self.obs_names: list[str] = []
+        self.obs_priority = np.zeros(0)
+        self.obs_values = np.zeros((0, 0))
+        self.n_seen = 0
         self.cond = _Moments(detector.n_conditions)
         self.total = _Moments(1)
         self.comp = _Moments(detector.shower_size) if detector.kind == "tabular" else None
@@ -131,10 +158,17 @@ class StatsAccumulator:
             return np.linalg.norm(conditions[:, 3:6].astype(np.float64), axis=1) * 1000.0
         return None
 
-    def add(self, showers: np.ndarray, conditions: np.ndarray, weights: np.ndarray) -> None:
-        """Add a chunk of canonical arrays."""
+    def add(self, showers: np.ndarray, conditions: np.ndarray, weights: np.ndarray,
+            index: np.ndarray | None = None) -> None:
+        """Add a chunk of canonical arrays (``index``: their global example indices; default:
+        running position)."""
         if len(showers) == 0:
             return
+        if index is None:
+            index = np.arange(self.n_seen, self.n_seen + len(showers))
+        self.n_seen += len(showers)
+        if self.obs_on:
+            self._sample_observables(showers, conditions, index)
         flat = showers.reshape(len(showers), -1)
         total = flat.sum(axis=1, dtype=np.float64)
         self.cond.add(conditions)
@@ -150,6 +184,26 @@ class StatsAccumulator:
         lo = np.array([r[0] for r in self.detector.condition_ranges])
         hi = np.array([r[1] for r in self.detector.condition_ranges])
         self.out_of_range += ((conditions < lo) | (conditions > hi)).sum(axis=0)
+
+    def _sample_observables(self, showers: np.ndarray, conditions: np.ndarray,
+                            index: np.ndarray) -> None:
+        """Keep the observables of the OBSERVABLE_SAMPLE examples of smallest priority."""
+        from tfcalo.physics import observables
+
+        priority = hash_uniform(index, OBSERVABLE_SEED)
+        if len(self.obs_priority) >= OBSERVABLE_SAMPLE:  # only rows that can enter the sample
+            keep = priority < self.obs_priority.max()
+            if not keep.any():
+                return
+            showers, conditions, priority = showers[keep], conditions[keep], priority[keep]
+        obs = observables(self.detector, showers, conditions)
+        self.obs_names = list(obs)
+        values = np.column_stack(list(obs.values()))
+        if len(self.obs_priority):
+            priority = np.concatenate([self.obs_priority, priority])
+            values = np.concatenate([self.obs_values, values])
+        order = np.argsort(priority, kind="stable")[:OBSERVABLE_SAMPLE]
+        self.obs_priority, self.obs_values = priority[order], values[order]
 
     def result(self) -> dict:
         det = self.detector
@@ -172,6 +226,11 @@ class StatsAccumulator:
             out["sf_intercept"] = float((sy - slope * sx) / n)
         out["out_of_range"] = {name: int(c) for name, c in
                                zip(det.condition_names, self.out_of_range, strict=True)}
+        if self.obs_on and self.obs_names:
+            from tfcalo.physics import observable_stats
+
+            out["observables"] = observable_stats(
+                {name: self.obs_values[:, i] for i, name in enumerate(self.obs_names)})
         return out
 
 
@@ -242,7 +301,8 @@ def write_artifact(out_dir: str | Path, chunks: Iterable[tuple[np.ndarray, np.nd
     example_bytes = 4 * (detector.shower_size + detector.n_conditions) + 32
     rows = max(1, shard_bytes // example_bytes)
     writers = [_ShardWriter(out_dir, s, rows, compression) for s in SPLITS]
-    train_stats, all_stats = StatsAccumulator(detector), StatsAccumulator(detector)
+    train_stats = StatsAccumulator(detector, observables=True)
+    all_stats = StatsAccumulator(detector)
     start = 0
     try:
         for showers, conditions, weights in chunks:
@@ -251,7 +311,7 @@ def write_artifact(out_dir: str | Path, chunks: Iterable[tuple[np.ndarray, np.nd
             which = split_assignment(index, seed, fractions)
             all_stats.add(showers, conditions, weights)
             train = which == 0
-            train_stats.add(showers[train], conditions[train], weights[train])
+            train_stats.add(showers[train], conditions[train], weights[train], index[train])
             showers = np.ascontiguousarray(showers, dtype=np.float32)
             conditions = np.ascontiguousarray(conditions, dtype=np.float32)
             for i in range(n):
@@ -292,6 +352,8 @@ def write_artifact(out_dir: str | Path, chunks: Iterable[tuple[np.ndarray, np.nd
         "counts": {s: w.count for s, w in zip(SPLITS, writers, strict=True)},
         "total": start,
         "shards": {s: w.files for s, w in zip(SPLITS, writers, strict=True)},
+        # bytes per shard file: Dataset.open detects a truncated or replaced shard cheaply
+        "shard_sizes": {f: (out_dir / f).stat().st_size for w in writers for f in w.files},
         "compression": compression,
         "split": split_info,
         "provenance": provenance,

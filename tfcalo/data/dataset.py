@@ -14,6 +14,7 @@ without copying the showers.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,13 +69,20 @@ class Dataset:
             except json.JSONDecodeError as exc:
                 raise ArtifactError(f"{f} is not valid JSON ({exc.msg})") from None
         schema = docs["schema.json"]
-        if schema.get("format") != FORMAT_NAME:
+        if not isinstance(schema, dict) or schema.get("format") != FORMAT_NAME:
             raise ArtifactError(f"{path}/schema.json is not a {FORMAT_NAME} schema")
+        _check_schema(path, schema, docs["stats.json"])
+        sizes = schema.get("shard_sizes") or {}
         for split in SPLITS:
             for shard in schema["shards"][split]:
                 if not (path / shard).is_file():
                     raise ArtifactError(f"dataset {path} is incomplete: shard {shard} is "
                                         "missing")
+                size = (path / shard).stat().st_size
+                if shard in sizes and sizes[shard] != size:
+                    raise ArtifactError(f"dataset {path} is damaged: shard {shard} has {size} "
+                                        f"bytes, not the {sizes[shard]} written at ingest "
+                                        "(truncated or replaced); ingest the data again")
         return cls(path, schema, docs["stats.json"])
 
     def __repr__(self) -> str:
@@ -210,6 +218,22 @@ class Dataset:
 
     # -- numpy ---------------------------------------------------------------------------
 
+    def iter_batches(self, split: str, batch_size: int = 1024,
+                     weights: str | Path | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """Stream ``split`` in file order, ``batch_size`` examples at a time (memory bounded
+        by the batch, not the split).
+
+        Yields:
+            ``{"showers": (b, *shower_shape) float32, "conditions": (b, n_conditions)
+            float32, "weights": (b,) float32, "index": (b,) int64}`` with b <= batch_size.
+        """
+        if not self.count(split):
+            return
+        ds = self._batched(split, batch_size, shuffle=False, weights=weights,
+                           shard_for_workers=False)
+        for s, c, w, i in ds.as_numpy_iterator():
+            yield {"showers": s, "conditions": c, "weights": w, "index": i}
+
     def load(self, split: str, limit: int | None = None,
              weights: str | Path | None = None) -> dict[str, np.ndarray]:
         """Read (the first ``limit`` examples of) ``split`` in file order as numpy arrays.
@@ -221,19 +245,50 @@ class Dataset:
         det = self.detector
         out: dict[str, list] = {"showers": [], "conditions": [], "weights": [], "index": []}
         n = 0
-        if self.count(split):
-            ds = self._batched(split, 1024, shuffle=False, weights=weights,
-                               shard_for_workers=False)
-            for s, c, w, i in ds.as_numpy_iterator():
-                for key, v in zip(out, (s, c, w, i), strict=True):
-                    out[key].append(v)
-                n += len(s)
-                if limit is not None and n >= limit:
-                    break
+        for batch in self.iter_batches(split, 1024, weights=weights):
+            for key in out:
+                out[key].append(batch[key])
+            n += len(batch["index"])
+            if limit is not None and n >= limit:
+                break
         empty = {"showers": np.zeros((0, *det.shower_shape), np.float32),
                  "conditions": np.zeros((0, det.n_conditions), np.float32),
                  "weights": np.zeros(0, np.float32), "index": np.zeros(0, np.int64)}
         return {k: (np.concatenate(v)[:limit] if v else empty[k]) for k, v in out.items()}
+
+
+def _check_schema(path: Path, schema: dict, stats: Any) -> None:
+    """ArtifactError (one sentence) unless schema.json/stats.json have the fields and types
+    a reader relies on (e.g. a hand-edited schema without ``shards``)."""
+    def bad(what: str) -> ArtifactError:
+        return ArtifactError(f"{path}/schema.json is damaged: {what}; ingest the data again")
+
+    for key, kind in (("detector", dict), ("shards", dict), ("counts", dict), ("total", int),
+                      ("content_hash", str)):
+        if not isinstance(schema.get(key), kind) or isinstance(schema.get(key), bool):
+            found = type(schema[key]).__name__ if key in schema else "missing"
+            raise bad(f"'{key}' must be {'an object' if kind is dict else 'a ' + kind.__name__}"
+                      f" (found {found})")
+    if not isinstance(schema["detector"].get("name"), str):
+        raise bad("'detector.name' is missing")
+    try:
+        get_detector(schema["detector"]["name"])
+    except ArtifactError:
+        raise
+    except Exception as exc:
+        raise bad(str(exc)) from None
+    for split in SPLITS:
+        shards = schema["shards"].get(split)
+        if not isinstance(shards, list) or not all(isinstance(f, str) for f in shards):
+            raise bad(f"'shards.{split}' must be a list of file names")
+        if any(Path(f).name != f or f in ("", ".", "..") for f in shards):
+            raise bad(f"'shards.{split}' names a file outside the dataset directory")
+        count = schema["counts"].get(split)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise bad(f"'counts.{split}' must be a non-negative integer")
+    if not isinstance(stats, dict):
+        raise ArtifactError(f"{path}/stats.json is damaged: it must be a JSON object; ingest "
+                            "the data again")
 
 
 # -- weights artifact ---------------------------------------------------------------------

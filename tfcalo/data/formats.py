@@ -181,9 +181,13 @@ def _shape_str(shape: tuple[int, ...]) -> str:
 
 
 class _Table:
-    """Column access to a file: ``shapes`` maps key -> full shape; ``iter_rows`` streams."""
+    """Column access to a file: ``shapes`` maps key -> full shape, ``dtypes`` key -> numpy
+    dtype, ``linked_files`` other files whose bytes the table reads (HDF5 external links,
+    virtual or external datasets); ``iter_rows`` streams."""
 
     shapes: dict[str, tuple[int, ...]]
+    dtypes: dict[str, np.dtype]
+    linked_files: list[Path] = []
 
     def iter_rows(self, keys: list[str], chunk_size: int) -> Iterator[dict[str, np.ndarray]]:
         raise NotImplementedError
@@ -202,12 +206,40 @@ class _H5Table(_Table):
             raise InputFileError(f"{path} is not an HDF5 file (no HDF5 signature)")
         try:
             self._file = h5py.File(path, "r")
-            self.shapes = {k: tuple(v.shape) for k, v in self._file.items()
-                           if isinstance(v, h5py.Dataset)}
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             raise InputFileError(
                 f"{path} is a truncated or corrupt HDF5 file ({_short(exc)})") from None
         self.path = path
+        try:
+            items = {k: v for k, v in self._file.items() if isinstance(v, h5py.Dataset)}
+            self.shapes = {k: tuple(v.shape) for k, v in items.items()}
+            self.dtypes = {k: v.dtype for k, v in items.items()}
+            self.linked_files = self._linked(items)
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            self._file.close()
+            raise InputFileError(f"{path} is a truncated or corrupt HDF5 file, or one of its "
+                                 f"external links is broken ({_short(exc)})") from None
+
+    def _linked(self, items: dict) -> list[Path]:
+        """Files read through external links, virtual datasets or external raw storage."""
+        import h5py
+
+        names = []
+        for key, ds in items.items():
+            link = self._file.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                names.append(link.filename)
+            if ds.is_virtual:
+                names.extend(src.file_name for src in ds.virtual_sources()
+                             if src.file_name != ".")
+            names.extend(entry[0] for entry in (ds.external or []))
+        out = []
+        for name in names:
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            linked = Path(name) if Path(name).is_absolute() else self.path.parent / name
+            if linked not in out:
+                out.append(linked)
+        return out
 
     def iter_rows(self, keys, chunk_size):
         n = self.shapes[keys[0]][0]
@@ -246,6 +278,7 @@ class _NpzTable(_Table):
                                      "save it C-ordered")
             self.shapes[name[:-4]] = shape
             self._dtypes[name[:-4]] = dtype
+        self.dtypes = self._dtypes
 
     def _header(self, f, name):
         try:
@@ -292,7 +325,7 @@ class _CsvTable(_Table):
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            with open(path, newline="") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:
                 reader = csv.reader(f)
                 header = next(reader, None)
                 n = sum(1 for row in reader if row)
@@ -301,11 +334,16 @@ class _CsvTable(_Table):
         if not header:
             raise InputFileError(f"{path} is empty (no CSV header row)")
         self.header = [h.strip() for h in header]
+        twice = sorted({h for h in self.header if self.header.count(h) > 1})
+        if twice:
+            raise InputFileError(f"{path}: column '{twice[0]}' appears more than once in the "
+                                 "CSV header; rename or drop the duplicate")
         self.shapes = {h: (n,) for h in self.header}
+        self.dtypes = {h: np.dtype(np.float64) for h in self.header}
 
     def iter_rows(self, keys, chunk_size):
         cols = [self.header.index(k) for k in keys]
-        with open(self.path, newline="") as f:
+        with open(self.path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             next(reader)
             line = 1
@@ -336,6 +374,8 @@ def _short(exc: BaseException) -> str:
 
 
 def _open_table(path: Path) -> _Table:
+    if path.is_symlink() and not path.exists():
+        raise InputFileError(f"{path} is a broken symbolic link or a symbolic link loop")
     if not path.exists():
         raise InputFileError(f"{path} does not exist")
     if path.is_dir():
@@ -362,6 +402,8 @@ class Source:
         max_rows_read: largest number of rows read from the file at once so far (lets tests
             prove that memory is bounded by the chunk size).
         n_clipped: negative cells set to 0 so far by ``iter_chunks(clip_negative=True)``.
+        linked_files: other files the source reads (HDF5 external links, virtual or external
+            datasets); :func:`source_sha256` covers them.
     """
 
     def __init__(self, path: Path, detector: Detector, table: _Table, layout: str,
@@ -374,6 +416,7 @@ class Source:
         self.condition_keys = condition_keys
         self.weight_key = weight_key
         self.n = table.shapes[shower_key][0]
+        self.linked_files = list(table.linked_files)
         self.max_rows_read = 0
         self.n_clipped = 0
         self._table = table
@@ -402,7 +445,8 @@ class Source:
                     clip_negative: bool = False) -> Iterator[Chunk]:
         """Yield ``(showers, conditions, weights)`` canonical float32 chunks of <= chunk_size.
 
-        Each chunk is checked: NaN or infinite values and (for energy detectors) negative
+        Each chunk is checked: values that are NaN or infinite once converted to float32
+        (so also |x| > 3.4e38 in a float64 file) and (for energy detectors) negative
         energies raise InputFileError naming the file, key and first bad example, unless
         ``clip_negative`` sets negative energies to 0.
         """
@@ -416,12 +460,14 @@ class Source:
             rows = len(cols[keys[0]])
             self.max_rows_read = max(self.max_rows_read, rows)
             for k in keys:
-                bad = ~np.isfinite(cols[k])
+                with np.errstate(over="ignore", invalid="ignore"):
+                    bad = ~np.isfinite(np.asarray(cols[k], dtype=np.float32))
                 if bad.any():
                     first = start + int(np.argwhere(bad)[0][0])
                     raise InputFileError(
-                        f"{self.path}: '{k}' has {int(bad.sum())} NaN or infinite values in "
-                        f"examples {start}-{start + rows - 1} (first at example {first})")
+                        f"{self.path}: '{k}' has {int(bad.sum())} NaN or infinite values "
+                        f"as float32 (|x| above 3.4e38 overflows) in examples {start}-"
+                        f"{start + rows - 1} (first at example {first})")
             showers, conditions = self._assemble(cols, rows)
             if det.nonnegative:
                 neg = showers < 0
@@ -465,6 +511,28 @@ class Source:
         return showers, conditions
 
     _calo_gev = False
+
+
+_DTYPE_KINDS = {"b": "boolean", "c": "complex", "S": "string", "U": "string", "O": "string",
+                "V": "compound", "M": "date", "m": "time-delta"}
+
+
+def _dtype_str(dtype: np.dtype) -> str:
+    text = str(dtype)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def source_sha256(path: str | Path, linked_files: list[Path] | tuple = ()) -> str:
+    """Content hash of a source: :func:`file_sha256` of the file, or, when it reads other
+    files (HDF5 external links), SHA-256 over the file's and every linked file's hashes."""
+    if not linked_files:
+        return file_sha256(path)
+    h = hashlib.sha256(file_sha256(path).encode())
+    for linked in linked_files:
+        if not Path(linked).is_file():
+            raise InputFileError(f"{path} links to {linked}, which does not exist")
+        h.update(f"\n{Path(linked).name}:{file_sha256(linked)}".encode())
+    return h.hexdigest()
 
 
 def _missing(path: Path, wanted: str, shapes: dict) -> InputFileError:
@@ -560,6 +628,16 @@ def _validate(path: Path, det: Detector, table: _Table, weights_from: str | None
                                  f"{_shape_str(shapes[weights_from])}; expected (N,)")
     used = [*([shower_key] if layout != "tabular" else det.shower_names), *cond_keys,
             *([weights_from] if weights_from else [])]
+    for k in used:
+        if len(shapes[k]) == 0:
+            raise InputFileError(f"{path}: '{k}' is a single value (a scalar); it needs one "
+                                 "value per example, shape (N,)")
+        kind = table.dtypes[k].kind
+        if kind not in "fiu":
+            what = _DTYPE_KINDS.get(kind, "non-numeric")
+            raise InputFileError(f"{path}: '{k}' holds {what} values (dtype "
+                                 f"{_dtype_str(table.dtypes[k])}); tfcalo reads only real "
+                                 "integer or floating-point numbers")
     n = shapes[used[0]][0]
     for k in used[1:]:
         if shapes[k][0] != n:

@@ -51,15 +51,22 @@ def kinematics(rng: np.random.Generator, species: np.ndarray) -> np.ndarray:
     return np.column_stack([p, eta, ntr])
 
 
-def dll_response(rng: np.random.Generator, species: np.ndarray, kin: np.ndarray) -> np.ndarray:
-    """(N, 5) DLLs [e, mu, k, p, bt] given the species (PDG) and kinematics (N, 3)."""
-    p, eta, ntr = kin[:, 0], kin[:, 1], kin[:, 2]
-    n = p.shape[0]
+def dll_mean(species: np.ndarray, kin: np.ndarray) -> np.ndarray:
+    """(N, 5) true mean DLLs [e, mu, k, p, bt] given the species (PDG) and kinematics."""
+    p = kin[:, 0]
     sep = np.exp(-p / 70.0) * (1.0 - np.exp(-p / 4.0))              # separation power
     mean = np.where((species == SIGNAL_PDG)[:, None], _MEAN[SIGNAL_PDG], _MEAN[BACKGROUND_PDG])
     mean = mean * sep[:, None]
     below = (species == SIGNAL_PDG) & (p < 9.3)                       # kaon below threshold
     mean[:, 4] = np.where(below, mean[:, 4] + 15.0, mean[:, 4] - 10.0 * below)
+    return mean
+
+
+def dll_response(rng: np.random.Generator, species: np.ndarray, kin: np.ndarray) -> np.ndarray:
+    """(N, 5) DLLs [e, mu, k, p, bt] given the species (PDG) and kinematics (N, 3)."""
+    p, eta, ntr = kin[:, 0], kin[:, 1], kin[:, 2]
+    n = p.shape[0]
+    mean = dll_mean(species, kin)
     res = 4.0 * (1.0 + ntr / 300.0) * (1.0 + 0.1 * (eta - 3.0) ** 2)
     common = rng.standard_normal(n)[:, None]
     own = rng.standard_normal((n, 5))

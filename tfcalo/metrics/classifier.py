@@ -2,15 +2,22 @@
 
 AUC 0.5 means the classifier cannot tell the samples apart; 1.0 means perfectly separable.
 
-Sample weights (sWeights) are supported, including negative ones:
+Sample weights (sWeights) are supported on both samples, including negative ones (the
+generated sample of a conditional generator carries the sWeight of the condition each example
+was generated for, so that both sides describe the same signal population):
 
-- training uses ``max(w, 0)`` (gradient boosting and SGD are not stable with negative
-  per-example weights); this only changes which discriminant is learned, and any fixed
-  discriminant gives a valid test, so at worst the AUC is pulled towards 0.5;
+- training uses ``max(w, 0)`` as ``sample_weight`` (gradient boosting and SGD are not
+  stable with negative per-example weights); this only changes which discriminant is
+  learned, and any fixed discriminant gives a valid test, so at worst the AUC is pulled
+  towards 0.5;
 - the held-out AUC uses the signed weights in the Mann-Whitney form
   ``AUC = sum_ij w_i v_j ([s_i > t_j] + [s_i = t_j]/2) / (sum w)(sum v)``, which is linear in
-  each weight and therefore unbiased for sPlot-weighted real data.
+  each weight and therefore unbiased for sPlot-weighted data.
 Both classes get equal total weight in training.
+
+Conditional generators are judged with their conditions: pass the conditions as extra
+feature columns (``real_conditions`` / ``gen_conditions``), so a generator that reproduces
+the marginal distributions but ignores the conditions is separable.
 """
 
 from __future__ import annotations
@@ -41,29 +48,59 @@ def _split(n_real: int, n_gen: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.permutation(n_real) < n_real // 2, rng.permutation(n_gen) < n_gen // 2
 
 
-def _train_weights(w_real: np.ndarray, n_gen: int) -> tuple[np.ndarray, np.ndarray]:
-    wr = np.clip(w_real, 0.0, None)
-    if wr.sum() <= 0:
-        raise ValueError("the real sample has no positive weight to train on")
-    return wr * (n_gen / wr.sum()), np.ones(n_gen)
+def _train_weights(w_real: np.ndarray, w_gen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative training weights ``max(w, 0)``, the generated class rescaled to the
+    real class's total (both totals equal the number of generated training examples)."""
+    out = []
+    for name, w in (("real", w_real), ("generated", w_gen)):
+        w = np.clip(np.asarray(w, np.float64), 0.0, None)
+        if w.sum() <= 0:
+            raise ValueError(f"the {name} sample has no positive weight to train on")
+        out.append(w * (len(w_gen) / w.sum()))
+    return out[0], out[1]
+
+
+def _features(x: np.ndarray, conditions: np.ndarray | None) -> np.ndarray:
+    if conditions is None:
+        return x
+    c = np.asarray(conditions, np.float64).reshape(len(conditions), -1)
+    if len(c) != len(x):
+        raise ValueError(f"conditions {c.shape} do not match the sample {x.shape}")
+    return np.hstack([x, c])
+
+
+def _weights(w: np.ndarray | None, n: int) -> np.ndarray:
+    out = np.ones(n) if w is None else np.asarray(w, np.float64).ravel()
+    if len(out) != n:
+        raise ValueError(f"{len(out)} weights for a sample of {n}")
+    return out
 
 
 def classifier_auc_observables(real: ArrayOrDict, gen: ArrayOrDict,
-                               real_weights: np.ndarray | None = None, seed: int = 0) -> float:
+                               real_weights: np.ndarray | None = None, seed: int = 0,
+                               gen_weights: np.ndarray | None = None,
+                               real_conditions: np.ndarray | None = None,
+                               gen_conditions: np.ndarray | None = None) -> float:
     """Held-out ROC AUC of sklearn HistGradientBoostingClassifier on observables.
 
     Args:
         real, gen: ``(N, k)`` / ``(M, k)`` arrays or dicts of ``(N,)`` observables.
-        real_weights: optional ``(N,)`` sWeights of the real sample (may be negative).
+        real_weights, gen_weights: optional ``(N,)`` / ``(M,)`` weights (sWeights, may be
+            negative) of each sample.
         seed: split and classifier seed.
+        real_conditions, gen_conditions: optional ``(N, c)`` / ``(M, c)`` conditions, added
+            as features (give both or neither).
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
 
-    xr, xg = as_matrix(real), as_matrix(gen)
-    wr = np.ones(len(xr)) if real_weights is None else np.asarray(real_weights, np.float64)
+    if (real_conditions is None) != (gen_conditions is None):
+        raise ValueError("give the conditions of both samples or of neither")
+    xr = _features(as_matrix(real), real_conditions)
+    xg = _features(as_matrix(gen), gen_conditions)
+    wr, wg = _weights(real_weights, len(xr)), _weights(gen_weights, len(xg))
     tr, tg = _split(len(xr), len(xg), seed)
-    w_tr_r, w_tr_g = _train_weights(wr[tr], int(tg.sum()))
+    w_tr_r, w_tr_g = _train_weights(wr[tr], wg[tg])
     x = np.vstack([xr[tr], xg[tg]])
     y = np.r_[np.ones(tr.sum()), np.zeros(tg.sum())]
     clf = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
@@ -73,12 +110,13 @@ def classifier_auc_observables(real: ArrayOrDict, gen: ArrayOrDict,
         clf.fit(x, y, sample_weight=np.r_[w_tr_r, w_tr_g])
         pr = clf.predict_proba(xr[~tr])[:, 1]
         pg = clf.predict_proba(xg[~tg])[:, 1]
-    return weighted_auc(pr, pg, wr[~tr], None)
+    return weighted_auc(pr, pg, wr[~tr], wg[~tg])
 
 
 def classifier_auc_showers(real_showers: np.ndarray, gen_showers: np.ndarray,
                            real_weights: np.ndarray | None = None, seed: int = 0,
-                           epochs: int = 5, batch_size: int = 64) -> float:
+                           epochs: int = 5, batch_size: int = 64,
+                           gen_weights: np.ndarray | None = None) -> float:
     """Held-out ROC AUC of a small Keras network on raw showers (``log1p`` of the cells).
 
     The network is a two-hidden-layer MLP on the flattened showers (64 and 32 units),
@@ -88,9 +126,9 @@ def classifier_auc_showers(real_showers: np.ndarray, gen_showers: np.ndarray,
 
     xr = np.log1p(np.clip(np.asarray(real_showers, np.float32), 0, None)).reshape(len(real_showers), -1)
     xg = np.log1p(np.clip(np.asarray(gen_showers, np.float32), 0, None)).reshape(len(gen_showers), -1)
-    wr = np.ones(len(xr)) if real_weights is None else np.asarray(real_weights, np.float64)
+    wr, wg = _weights(real_weights, len(xr)), _weights(gen_weights, len(xg))
     tr, tg = _split(len(xr), len(xg), seed)
-    w_tr_r, w_tr_g = _train_weights(wr[tr], int(tg.sum()))
+    w_tr_r, w_tr_g = _train_weights(wr[tr], wg[tg])
     x = np.vstack([xr[tr], xg[tg]])
     y = np.r_[np.ones(tr.sum()), np.zeros(tg.sum())].astype(np.float32)
     w = np.r_[w_tr_r, w_tr_g].astype(np.float32)
@@ -109,4 +147,4 @@ def classifier_auc_showers(real_showers: np.ndarray, gen_showers: np.ndarray,
               verbose=0)
     sr = model.predict(xr[~tr], batch_size=1024, verbose=0)[:, 0]
     sg = model.predict(xg[~tg], batch_size=1024, verbose=0)[:, 0]
-    return weighted_auc(sr, sg, wr[~tr], None)
+    return weighted_auc(sr, sg, wr[~tr], wg[~tg])

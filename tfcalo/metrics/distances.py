@@ -1,8 +1,11 @@
 """One-dimensional two-sample distances with optional (possibly negative) weights.
 
-Both are computed from weighted empirical CDFs on the merged sorted support, so sWeights
-(which may be negative) enter linearly; with unit weights they equal scipy's
-``ks_2samp(...).statistic`` and ``wasserstein_distance``.
+Both are computed from weighted empirical CDFs ``F(x) = sum_{x_i <= x} w_i / sum w`` on the
+merged sorted support, so sWeights (which may be negative) enter linearly and either sample
+may be weighted; with unit weights they equal scipy's ``ks_2samp(...).statistic`` and
+``wasserstein_distance``. With negative weights an ECDF need not be monotone (it estimates
+the signal CDF with noise); both statistics stay well defined. A sample's total weight must be
+positive.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ def _cdfs(a: np.ndarray, b: np.ndarray, wa: np.ndarray | None, wb: np.ndarray | 
     wb = np.ones_like(b) if wb is None else np.asarray(wb, dtype=np.float64).ravel()
     if len(wa) != len(a) or len(wb) != len(b):
         raise ValueError("weights must have the same length as their samples")
-    if wa.sum() == 0 or wb.sum() == 0:
-        raise ValueError("the total weight of a sample is zero")
+    if wa.sum() <= 0 or wb.sum() <= 0:
+        raise ValueError("the total weight of a sample must be positive, got "
+                         f"{wa.sum():.6g} and {wb.sum():.6g}")
     support = np.unique(np.concatenate([a, b]))
 
     def cdf(x: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -33,13 +33,14 @@ def jsd(p_hist: np.ndarray, q_hist: np.ndarray) -> float:
 
 def jsd_fidelity(real_obs: Mapping[str, np.ndarray], gen_obs: Mapping[str, np.ndarray],
                  weights: Mapping[str, float] | None = None, bins: int = 50,
-                 real_weights: np.ndarray | None = None) -> tuple[float, dict[str, float]]:
+                 real_weights: np.ndarray | None = None,
+                 gen_weights: np.ndarray | None = None) -> tuple[float, dict[str, float]]:
     """Fidelity score: weighted mean of per-observable JSDs between real and generated.
 
     Each observable is histogrammed in ``bins`` equal bins spanning the real sample's 0.1 to
     99.9 percentiles; values outside go to the first/last bin (so a generated tail counts).
-    ``real_weights`` (sWeights, may be negative) weight the real histogram; bins with a
-    negative total are set to 0 before normalising.
+    ``real_weights`` and ``gen_weights`` (sWeights, may be negative) weight the real and
+    the generated histogram; bins with a negative total are set to 0 before normalising.
 
     Args:
         weights: per-observable weight (observables not named get 0); default all 1. The
@@ -67,8 +68,8 @@ def jsd_fidelity(real_obs: Mapping[str, np.ndarray], gen_obs: Mapping[str, np.nd
             lo, hi = lo - 0.5, hi + 0.5
         edges = np.linspace(lo, hi, bins + 1)
         hr = np.histogram(np.clip(r, lo, hi), edges, weights=real_weights)[0]
-        hg = np.histogram(np.clip(g, lo, hi), edges)[0]
-        per[n] = jsd(np.clip(hr, 0.0, None), hg)
+        hg = np.histogram(np.clip(g, lo, hi), edges, weights=gen_weights)[0]
+        per[n] = jsd(np.clip(hr, 0.0, None), np.clip(hg, 0.0, None))
     total_w = sum(float(weights.get(n, 0.0)) for n in names)
     if total_w <= 0:
         raise ConfigError("fidelity weights must have a positive sum")

@@ -101,7 +101,7 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
         from tfcalo.models.sagan import SAGANDiscriminator, SAGANGenerator
 
         n_aux = len(d.pop("aux_targets"))
-        for key in ("aux_mode", "aux_weight", "aux_scales"):
+        for key in ("aux_mode", "aux_weight", "aux_scales", "aux_clip"):
             d.pop(key)
         return (SAGANGenerator(det.name, cfg.latent_dim, **g, **common),
                 SAGANDiscriminator(det.name, out_dim, n_aux=n_aux, **d, **common))
@@ -152,7 +152,7 @@ def build(name: str, detector: str | Detector, config: dict | None = None,
 
 def _assemble(name: str, det: Detector, cfg, stats: dict):
     """The ConditionalGAN of a validated config (call inside ``seeded_initialisation``)."""
-    from tfcalo.training.gan import ConditionalGAN, _aux_default_scale
+    from tfcalo.training.gan import ConditionalGAN
     from tfcalo.training.objectives import make_objective
 
     obj_cfg = to_dict(cfg.objective)
@@ -162,23 +162,52 @@ def _assemble(name: str, det: Detector, cfg, stats: dict):
     generator, critic = _networks(name, det, cfg, stats, objective.critic_out_dim)
     aux = None
     if name == "sagan" and cfg.discriminator.aux_targets:
-        names = list(cfg.discriminator.aux_targets)
-        scales = list(cfg.discriminator.aux_scales) or [_aux_default_scale(n) for n in names]
-        if len(scales) != len(names):
-            raise ConfigError("config key 'discriminator.aux_scales' must have one value per "
-                              f"entry of 'discriminator.aux_targets' ({len(names)})")
-        from tfcalo.physics import observable_names
-
-        valid = observable_names(det)
-        for n in names:
-            if n not in valid:
-                raise ConfigError(f"config key 'discriminator.aux_targets' has unknown observable "
-                                  f"'{n}'; did you mean '{nearest(n, valid)}'?")
-        aux = {"targets": names, "scales": scales, "mode": cfg.discriminator.aux_mode,
-               "weight": cfg.discriminator.aux_weight}
+        aux = aux_config(det, cfg.discriminator, stats)
     return ConditionalGAN(generator, critic, objective, critic_steps=cfg.critic_steps,
                           optimizer=to_dict(cfg.optimizer), aux=aux, seed=cfg.seed,
                           model_name=name, config=to_dict(cfg))
+
+
+def aux_config(detector: str | Detector, disc, stats: dict | None) -> dict:
+    """The ConditionalGAN ``aux`` dict of a SAGAN critic config: targets, their robust
+    centres and scales, clip, mode and weight.
+
+    Centres and scales are the training data's median and IQR / 1.349 per target
+    (``stats["observables"]``, written at ingest); ``disc.aux_scales``, when given, overrides
+    the scales. A target missing from ``stats`` (a dataset ingested before these statistics
+    were recorded; ``tfcalo.training.run`` fills them in from a sample of the training split)
+    gets centre 0 and scale 1 and is listed under ``unstandardised`` (``ConditionalGAN.compile``
+    warns: training needs the statistics, loading a generator does not).
+
+    Args:
+        detector: detector name or spec.
+        disc: the validated ``discriminator`` section (aux_targets, aux_scales, aux_clip,
+            aux_mode, aux_weight).
+        stats: the dataset's stats.json dict.
+    """
+    from tfcalo.physics import observable_names
+
+    det = get_detector(detector)
+    names = list(disc.aux_targets)
+    valid = observable_names(det)
+    for n in names:
+        if n not in valid:
+            raise ConfigError(f"config key 'discriminator.aux_targets' has unknown observable "
+                              f"'{n}'; did you mean '{nearest(n, valid)}'?")
+    robust = (stats or {}).get("observables") or {}
+    missing = [n for n in names if n not in robust]
+    scales = list(disc.aux_scales) or [float(robust[n]["scale"]) if n in robust else 1.0
+                                       for n in names]
+    if len(scales) != len(names):
+        raise ConfigError("config key 'discriminator.aux_scales' must have one value per "
+                          f"entry of 'discriminator.aux_targets' ({len(names)})")
+    if any(not v > 0 for v in scales) or not disc.aux_clip > 0:
+        raise ConfigError("config keys 'discriminator.aux_scales' and 'discriminator.aux_clip' "
+                          "must be positive")
+    centres = [float(robust[n]["median"]) if n in robust else 0.0 for n in names]
+    return {"targets": names, "centres": centres, "scales": [float(v) for v in scales],
+            "clip": float(disc.aux_clip), "mode": disc.aux_mode, "weight": disc.aux_weight,
+            "unstandardised": missing}
 
 
 def load_generator(run_dir: str | Path):

@@ -87,19 +87,27 @@ class SAGANDiscriminator:
     """Spectral-normalised critic with a shared trunk feeding an auxiliary regressor.
 
     ``aux_targets``: tfcalo.physics observable names the regressor predicts (empty: none).
+    The default, the second moments along and across p_T and the longitudinal asymmetry, is
+    defined for every direction (the LHCb code's ``width_long``/``width_trans`` explode near
+    px = 0; they stay available as targets and in the evaluation, for the papers' numbers).
+    Targets are standardised, ``clip((t - median) / scale, -aux_clip, aux_clip)``, with the
+    training split's median and IQR / 1.349 (stats.json ``observables``).
     ``aux_mode``: multi-task (critic loss += aux_weight * weighted MSE) or two-step
-    (pretrain_regressor, freeze, hinge only). ``aux_scales``: per-target divisors of the
-    targets before the MSE (empty: a default per observable kind).
+    (``aux_pretrain_steps`` batches of pretrain_regressor, then freeze; hinge only). ``aux_scales``: per-target scales overriding
+    the IQR-based ones (empty: from the data). ``aux_clip``: clip of the standardised targets.
     """
 
     filters: int = 32
     hidden: int = 64
     spectral_norm: bool = True
     attention: bool = True
-    aux_targets: list[str] = field(default_factory=lambda: ["asymmetry_long"])
+    aux_targets: list[str] = field(default_factory=lambda: [
+        "width_along_pt", "width_across_pt", "asymmetry_long"])
     aux_mode: str = "multi-task"
     aux_weight: float = 1.0
     aux_scales: list[float] = field(default_factory=list)
+    aux_clip: float = 5.0
+    aux_pretrain_steps: int = 200
 
 
 @dataclass

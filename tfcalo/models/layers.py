@@ -315,11 +315,38 @@ def shower_transform_args(detector, stats: dict | None, transform: dict) -> dict
             "max_value": max_value}
 
 
+def call_nonempty(fn, noise, conditions):
+    """``fn(noise, conditions)`` for every batch size B >= 0, never calling ``fn`` on B = 0.
+
+    Some CPU kernels mishandle empty batches (with oneDNN, Conv2D on a (0, 30, 30, 8) batch
+    raises in eager mode and returns the INPUT's shape inside a tf.function), so an empty
+    batch is padded with one zero row before ``fn`` and the output is sliced back to
+    ``[:B]``. The padding is a dynamic ``tf.zeros((max(1 - B, 0), ...))`` (no control flow,
+    so SavedModel and ONNX graphs stay simple); for B >= 1 it is an empty concatenation and
+    the slice is the identity.
+
+    Args:
+        fn: ``fn(noise (B', latent), conditions (B', n_cond)) -> (B', ...)`` with B' >= 1.
+        noise: (B, latent) float32.
+        conditions: (B, n_cond) float32.
+    Returns:
+        ``fn``'s output for the B real rows: (B, ...).
+    """
+    b = tf.shape(noise)[0]
+    n_pad = tf.maximum(1 - b, 0)
+
+    def pad(x):
+        return tf.concat([x, tf.zeros(tf.concat([[n_pad], tf.shape(x)[1:]], 0), x.dtype)], 0)
+
+    return fn(pad(noise), pad(conditions))[:b]
+
+
 class GeneratorBase(keras.Model):
     """Common generator contract: ``generator([noise, conditions]) -> showers``.
 
     noise (B, latent_dim) standard normal; conditions (B, n_conditions) PHYSICAL; returns
-    PHYSICAL showers (B, *shower_shape). Subclasses implement ``core(noise, conditions_raw,
+    PHYSICAL showers (B, *shower_shape) for every B >= 0 (an empty batch never reaches the
+    network: :func:`call_nonempty`). Subclasses implement ``core(noise, conditions_raw,
     conditions_norm, training) -> t`` in the transformed space.
     """
 
@@ -341,10 +368,11 @@ class GeneratorBase(keras.Model):
 
     def call(self, inputs, training=None):
         noise, conditions = inputs
-        noise = tf.cast(noise, tf.float32)
-        conditions = tf.cast(conditions, tf.float32)
-        t = self.core(noise, conditions, self.cond_norm(conditions), training)
-        return self.transform.inverse(t)
+
+        def physical(z, c):
+            return self.transform.inverse(self.core(z, c, self.cond_norm(c), training))
+
+        return call_nonempty(physical, tf.cast(noise, tf.float32), tf.cast(conditions, tf.float32))
 
     def get_config(self):
         return dict(self._base_config)

@@ -19,12 +19,11 @@ def seeded_initialisation(seed: int) -> Iterator[None]:
     had not run (building a model is not a reason to reseed a user's program).
     """
     import keras
+    import tensorflow as tf
     from keras.src.backend.common import global_state
     from keras.src.random import seed_generator
     from keras.src.utils import rng_utils
     from tensorflow.python.eager import context
-
-    import tensorflow as tf
 
     saved_python, saved_numpy = random.getstate(), np.random.get_state()
     saved_keras = {key: global_state.get_global_attribute(key) for key in

@@ -2,7 +2,8 @@
 
 - :class:`EpochCheckpoint` saves the whole model's weights (networks and optimizer states)
   after every epoch into ``checkpoints/epoch-XXXX.weights.h5`` (atomic rename).
-- :class:`RunRecord` keeps ``run.json`` current: ``epochs_done`` and per-epoch ``history``.
+- :class:`RunRecord` keeps ``run.json`` current: ``epochs_done`` and per-epoch ``history``
+  (and reports each finished epoch's losses in one line to an optional ``log``).
 - :class:`GANTensorBoard` writes, with ``tf.summary``: the losses and every other metric the
   model's ``train_step`` returns (gradient norms included), the learning rate of every
   optimizer, real and generated showers as images (lhcb-ecal: the 30x30 image; cern-ecal:
@@ -31,6 +32,7 @@ import tensorflow as tf
 
 from tfcalo.atomic import atomic_write_text
 from tfcalo.detectors import Detector, get_detector
+from tfcalo.training.objectives import global_weight_sum
 
 ObservablesFn = Callable[[Detector, np.ndarray, np.ndarray], dict]
 
@@ -82,7 +84,7 @@ def gradient_norms(gan: keras.Model, showers: np.ndarray, conditions: np.ndarray
     """Global L2 norms of the critic's and the generator's loss gradients on one batch.
 
     For a :class:`tfcalo.training.gan.ConditionalGAN` (``generator``, ``discriminator``,
-    ``objective``, ``draw``): the losses are the objective's weighted means over the given
+    ``objective``, ``draw``, ``fakes``): the losses are the objective's weighted means over the given
     batch, with the networks in inference mode and the noise of the model's current step.
     Used when ``train_step`` does not report gradient norms itself.
 
@@ -92,19 +94,14 @@ def gradient_norms(gan: keras.Model, showers: np.ndarray, conditions: np.ndarray
     real = tf.constant(showers, tf.float32)
     cond = tf.constant(conditions, tf.float32)
     w = tf.ones(len(showers)) if weights is None else tf.constant(weights, tf.float32)
-    den = tf.reduce_sum(w)
-    den = tf.where(tf.abs(den) < 1e-12, tf.constant(1e-12), den)
+    den = global_weight_sum(w)  # the train step's denominator (never ~0 or negative)
     gen, critic, objective = gan.generator, gan.discriminator, gan.objective
 
     def rand(kind, c, dim):
         return gan.draw(kind, c, dim, 0)
 
-    def fakes():
-        fake = gen([rand("latent", cond, gan.latent_dim), cond], training=False)
-        fake2 = None
-        if objective.needs_second_fake:
-            fake2 = gen([rand("latent2", cond, gan.latent_dim), cond], training=False)
-        return fake, fake2
+    def fakes():  # the model's own (latent, independent latent2) pair, as in train_step
+        return gan.fakes(cond, 0, training=False)
 
     fake, fake2 = fakes()
     d_vars = critic.trainable_variables
@@ -176,10 +173,11 @@ class RunRecord(keras.callbacks.Callback):
     than one that misses it.
     """
 
-    def __init__(self, path: str | Path, record: dict) -> None:
+    def __init__(self, path: str | Path, record: dict, log=None) -> None:
         super().__init__()
         self.path = Path(path)
         self.record = record
+        self.log = log  # called with one line per finished epoch (losses), if given
         self.record.setdefault("history", [])
         self.record.setdefault("epochs_done", 0)
         self._started = False
@@ -200,6 +198,10 @@ class RunRecord(keras.callbacks.Callback):
         self.record["history"] = self.record["history"][:epoch] + [entry]
         self.record["epochs_done"] = epoch + 1
         self.write()
+        if self.log is not None:
+            total = self.record.get("epochs", "?")
+            losses = ", ".join(f"{k} {v:.4g}" for k, v in sorted(entry.items()) if k != "epoch")
+            self.log(f"epoch {epoch + 1}/{total}: {losses}")
 
 
 # --------------------------------------------------------------------------------------

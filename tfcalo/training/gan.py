@@ -7,7 +7,10 @@ Data: a ``tf.data.Dataset`` of batches ``(showers, conditions, weights)`` or
 regressor's observables (``tfcalo.physics.regression_targets`` of the real showers, in the
 order of the config's ``aux_targets``). Without targets, a model with a regressor computes
 them in the train step with ``tf.numpy_function``; precompute them once with
-:func:`with_regression_targets` for speed.
+:func:`with_regression_targets` for speed. Either way the regressor learns STANDARDISED
+targets, ``clip((t - median) / (IQR / 1.349), -5, 5)`` with the training split's robust
+statistics (``aux["centres"]``, ``aux["scales"]``), so every target weighs about 1 in the MSE
+whatever its unit and however its tails behave.
 
 One ``train_step`` = ``critic_steps`` critic updates on the batch (fresh noise each) and one
 generator update. Losses are global weighted means (see :mod:`tfcalo.training.objectives`);
@@ -28,33 +31,50 @@ import tensorflow as tf
 
 from tfcalo.training.objectives import Objective, global_weight_sum, weighted_share
 
-_TAGS = {"latent": 1, "latent2": 2, "uniform": 3}
+#: Noise draw kinds and the integer tag folded into their stateless seed: every kind gets its
+#: own stream, so the Cramér objective's two generated samples ("latent", "latent2") are
+#: independent (one shared tag would make them identical and collapse the generator).
+NOISE_TAGS = {"latent": 1, "latent2": 2, "uniform": 3}
 
 
-def _aux_default_scale(name: str) -> float:
-    """Typical magnitude of an observable (divides the regression targets)."""
-    if name.startswith("asymmetry") or name.startswith("sparsity") or name == "sampling_fraction":
-        return 1.0
-    if name.startswith("n_cells"):
-        return 50.0
-    if name.startswith("total_energy"):
-        return 1000.0
-    return 2.0  # widths, centres of gravity in cm
+def noise_tag(kind: str) -> int:
+    """The seed tag of noise draw ``kind`` (a key of :data:`NOISE_TAGS`); unknown kinds raise."""
+    try:
+        return NOISE_TAGS[kind]
+    except KeyError:
+        raise ValueError(f"unknown noise kind {kind!r} (valid: {', '.join(NOISE_TAGS)})") from None
+
+
+#: Standardised regression targets are clipped to +-AUX_CLIP (robust scale units) by default.
+AUX_CLIP = 5.0
+
+
+def regression_targets_tf(showers, conditions, detector, names: Sequence[str]) -> tf.Tensor:
+    """PHYSICAL regression targets ``(B, k)`` float32 of a batch, in graph or eager mode.
+
+    ``tfcalo.physics.regression_targets`` (numpy) wrapped in ``tf.numpy_function``: the
+    observables ``names`` of showers ``(B, *shower_shape)`` with conditions ``(B, n_cond)``.
+    """
+    from tfcalo.physics import regression_targets
+
+    names = list(names)
+    det = getattr(detector, "name", detector)
+
+    def _np(s, c):
+        return regression_targets(det, s, c, names).astype("float32")
+
+    t = tf.numpy_function(_np, [showers, conditions], tf.float32)
+    t.set_shape((showers.shape[0], len(names)))
+    return t
 
 
 def with_regression_targets(dataset: tf.data.Dataset, detector, names: Sequence[str]):
-    """Map a dataset of (showers, conditions, weights) batches to add ``targets`` (B, k)."""
-    from tfcalo.physics import regression_targets
-
-    k = len(names)
-
-    def _np(showers, conditions):
-        return regression_targets(detector, showers, conditions, list(names)).astype("float32")
+    """Map a dataset of (showers, conditions, weights) batches to add the PHYSICAL
+    ``targets`` (B, k); the train step standardises them (see ``ConditionalGAN``)."""
 
     def _map(showers, conditions, weights, *rest):
-        t = tf.numpy_function(_np, [showers, conditions], tf.float32)
-        t.set_shape((showers.shape[0], k))
-        return showers, conditions, weights, t
+        return showers, conditions, weights, regression_targets_tf(showers, conditions,
+                                                                   detector, names)
 
     return dataset.map(_map)
 
@@ -69,7 +89,10 @@ class ConditionalGAN(keras.Model):
         objective: a :class:`tfcalo.training.objectives.Objective`.
         critic_steps: critic updates per generator update.
         optimizer: dict with generator_lr, discriminator_lr, beta_1, beta_2, pretrain_lr.
-        aux: dict with targets (names), mode (multi-task | two-step), weight, scales; or None.
+        aux: dict with targets (observable names), centres and scales (one per target, the
+            physical target t enters the MSE as ``clip((t - centre) / scale, +-clip)``; the
+            builder takes them from the training data's robust statistics), clip (default
+            AUX_CLIP), mode (multi-task | two-step), weight; or None.
         seed: noise seed.
         model_name, config: recorded for get_config / run.json.
 
@@ -127,6 +150,14 @@ class ConditionalGAN(keras.Model):
         super().compile(optimizer=self.g_optimizer, jit_compile=jit_compile,
                         steps_per_execution=steps_per_execution, **kwargs)
         self._create_trackers()
+        if self.aux is not None and self.aux.get("unstandardised"):
+            import logging
+
+            logging.getLogger("tfcalo").warning(
+                "no training statistics (median, IQR) of the regression targets %s: they are "
+                "regressed unstandardised (build with a stats.json written by tfcalo ingest, or "
+                "complete it with tfcalo.training.run.with_target_stats)",
+                ", ".join(self.aux["unstandardised"]))
 
     def _create_trackers(self) -> None:
         """Create the epoch-mean trackers now (variables must not be born inside fit's
@@ -183,7 +214,7 @@ class ConditionalGAN(keras.Model):
         replica = ctx.replica_id_in_sync_group if ctx is not None else 0
         step = tf.cast(self.g_optimizer.iterations, tf.int32) if hasattr(self, "g_optimizer") else 0
         key = tf.constant([self.seed, 0], tf.int32)
-        for data in (replica, step, _TAGS.get(kind.rstrip("0123456789"), 0) * 1000 + index):
+        for data in (replica, step, noise_tag(kind) * 1000 + index):
             key = tf.random.experimental.stateless_fold_in(key, tf.cast(data, tf.int32))
         shape = tf.stack([tf.shape(conditions)[0], dim])
         if kind == "uniform":
@@ -199,24 +230,30 @@ class ConditionalGAN(keras.Model):
         return showers, conditions, weights, targets
 
     def _targets(self, showers, conditions, targets):
+        """Standardised regression targets (B, k): computed from the real showers unless
+        given (PHYSICAL, from :func:`with_regression_targets`), then centred, scaled, clipped."""
         if targets is None:
-            from tfcalo.physics import regression_targets
+            targets = regression_targets_tf(showers, conditions, self.detector,
+                                            self.aux["targets"])
+        return self.standardise_targets(targets)
 
-            names = list(self.aux["targets"])
-            det = self.detector.name
-
-            def _np(s, c):
-                return regression_targets(det, s, c, names).astype("float32")
-
-            targets = tf.numpy_function(_np, [showers, conditions], tf.float32)
-            targets.set_shape((None, len(names)))
-        return targets / tf.constant(self.aux["scales"], tf.float32)
+    def standardise_targets(self, targets):
+        """``clip((targets - centres) / scales, -clip, clip)`` for PHYSICAL targets (B, k)."""
+        k = len(self.aux["targets"])
+        centres = tf.constant(self.aux.get("centres") or [0.0] * k, tf.float32)
+        scales = tf.constant(self.aux.get("scales") or [1.0] * k, tf.float32)
+        clip = float(self.aux.get("clip", AUX_CLIP))
+        z = (tf.cast(targets, tf.float32) - centres) / scales
+        return tf.clip_by_value(z, -clip, clip)
 
     def _aux_loss(self, predictions, targets, weights, den):
         per_example = tf.reduce_mean(tf.square(predictions - targets), axis=-1)
         return weighted_share(per_example, weights, den)
 
-    def _fakes(self, conditions, index, training=True):
+    def fakes(self, conditions, index: int = 0, training: bool = True):
+        """``(fake, fake2)``: generated samples for ``conditions`` from the ``latent`` and (when
+        the objective needs a second sample) the independent ``latent2`` draw of ``index``;
+        ``fake2`` is None otherwise."""
         z = self.draw("latent", conditions, self.latent_dim, index)
         fake = self.generator([z, conditions], training=training)
         fake2 = None
@@ -235,7 +272,7 @@ class ConditionalGAN(keras.Model):
         d_vars = self.discriminator.trainable_variables
         logs: dict = {}
         for k in range(self.critic_steps):
-            fake, fake2 = self._fakes(conditions, k)
+            fake, fake2 = self.fakes(conditions, k)
             with tf.GradientTape() as tape:
                 d_loss, d_logs, out_r = self.objective.critic_loss(
                     self.discriminator, real, fake, conditions, weights, den,
@@ -250,7 +287,7 @@ class ConditionalGAN(keras.Model):
         logs.update(d_logs)
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            fake, fake2 = self._fakes(conditions, self.critic_steps)
+            fake, fake2 = self.fakes(conditions, self.critic_steps)
             g_loss, g_logs = self.objective.generator_loss(
                 self.discriminator, real, fake, conditions, weights, den, fake2)
         grads = tape.gradient(g_loss, g_vars)
@@ -314,16 +351,21 @@ class ConditionalGAN(keras.Model):
     def generate(self, conditions, seed: int | None = None, batch_size: int = 1024) -> np.ndarray:
         """PHYSICAL showers (N, *shower_shape) float32 for PHYSICAL conditions (N, n_cond).
 
-        Noise is standard normal from ``numpy.random.default_rng(seed)``.
+        Shower i gets row i of :func:`tfcalo.models.noise.latent_noise` for ``seed`` (the
+        noise of :class:`tfcalo.sampling.Sampler` and of the exported ``generate`` signature,
+        so all three give the same showers), whatever ``batch_size`` is; ``seed=None`` picks
+        a fresh random seed.
         """
+        from tfcalo.models.noise import noise_batches
+
         conditions = np.asarray(conditions, dtype="float32").reshape(-1, self.detector.n_conditions)
-        rng = np.random.default_rng(seed)
-        noise = rng.standard_normal((len(conditions), self.latent_dim)).astype("float32")
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**31))
         if self._gen_fn is None:
             gen = self.generator
             self._gen_fn = tf.function(lambda z, c: gen([z, c], training=False), reduce_retracing=True)
-        out = [self._gen_fn(noise[i:i + batch_size], conditions[i:i + batch_size]).numpy()
-               for i in range(0, len(conditions), batch_size)]
+        out = [self._gen_fn(noise, conditions[start:start + len(noise)]).numpy()
+               for start, noise in noise_batches(len(conditions), seed, self.latent_dim, batch_size)]
         if not out:
             return np.zeros((0, *self.detector.shower_shape), "float32")
         return np.concatenate(out).astype("float32")

@@ -1,0 +1,72 @@
+"""Model selection by physics: known answers of the score, and the callback keeps the better
+of two epochs whose physics differs (a perfect generator vs the same with energy x1.05)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from tfcalo.data.simulate import lhcb_showers, simulate_chunks  # noqa: E402
+from tfcalo.training.selection import (  # noqa: E402
+    BEST_WEIGHTS,
+    SELECTION_JSON,
+    PhysicsSelection,
+    physics_scores,
+)
+
+
+@pytest.fixture(scope="module")
+def showers():
+    """Real (simulated) lhcb-ecal showers, and an independent 'perfect' generation at the
+    same conditions (the simulator itself)."""
+    real = next(simulate_chunks("lhcb-ecal", 1500, seed=1, chunk_size=1500))
+    perfect = lhcb_showers(real["conditions"], np.random.default_rng(2))
+    return real["showers"], real["conditions"], np.asarray(perfect, np.float32)
+
+
+def test_scores_known_answers(showers):
+    real, cond, perfect = showers
+    good = physics_scores("lhcb-ecal", real, cond, perfect)
+    assert good["sf_max_deviation"] < 0.01 and good["classifier_auc"] < 0.6
+    assert good["score"] < 1.0, good
+    scaled = physics_scores("lhcb-ecal", real, cond, perfect * 1.05)
+    assert scaled["sf_max_deviation"] == pytest.approx(0.05, abs=0.01)
+    assert scaled["score"] >= scaled["sf_max_deviation"] / 0.02 > 2.0
+
+
+def test_callback_keeps_the_better_epoch_and_survives_a_resume(showers, tmp_path):
+    import keras
+
+    real, cond, perfect = showers
+    generator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    outputs = {0: perfect, 1: perfect * 1.05}  # epoch 1 is good, epoch 2 is 5 % off
+    state = {"epoch": 0}
+
+    def generate(c):
+        return outputs[state["epoch"]]
+
+    cb = PhysicsSelection("lhcb-ecal", real, cond, tmp_path, generate=generate,
+                          save=generator.save_weights)
+    for epoch, value in ((0, 1.0), (1, 2.0)):
+        state["epoch"] = epoch
+        generator.layers[0].kernel.assign([[value]])  # the weights of that epoch
+        logs: dict = {}
+        cb.on_epoch_end(epoch, logs)
+        assert {"sel_score", "sel_classifier_auc", "sel_sf_max_deviation"} <= set(logs)
+    record = json.loads((tmp_path / SELECTION_JSON).read_text())
+    assert record["best_epoch"] == 1 and set(record["scores"]) == {"1", "2"}
+    assert record["scores"]["2"]["score"] > record["scores"]["1"]["score"]
+    generator.load_weights(str(tmp_path / BEST_WEIGHTS))
+    assert float(generator.layers[0].kernel.numpy()[0, 0]) == 1.0  # epoch 1's weights
+    # a resumed run remembers the best score: a worse third epoch does not replace it
+    resumed = PhysicsSelection("lhcb-ecal", real, cond, tmp_path, generate=generate,
+                               save=generator.save_weights)
+    assert resumed.best_epoch == 1
+    generator.layers[0].kernel.assign([[3.0]])
+    resumed.on_epoch_end(2, {})
+    generator.load_weights(str(tmp_path / BEST_WEIGHTS))
+    assert float(generator.layers[0].kernel.numpy()[0, 0]) == 1.0
