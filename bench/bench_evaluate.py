@@ -21,8 +21,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tfcalo.evaluation import EvaluateConfig, evaluate_arrays
-from tfcalo.report import write_report
+from tfcalo.evaluation.report import write_report
+from tfcalo.evaluation.validation import EvaluateConfig, evaluate_arrays
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "g4_lhcb_ecal_train.h5"
 BUDGET_S = 180.0

@@ -1,6 +1,6 @@
 """Generation speed of exported SavedModels: ms per shower at batch 1, 100 and 10,000.
 
-For each calorimeter detector a small generator is built (``tfcalo.models.build`` with the
+For each calorimeter detector a small generator is built (``tfcalo.training.build.build`` with the
 model's default, CPU-sized config: sagan for lhcb-ecal, 2dgan for cern-ecal; if that fails a
 Dense stand-in from tests/tiny_generators.py is used and the JSON says so), exported with
 :func:`tfcalo.export.export_generator` (force=True, untrained weights), reloaded with
@@ -29,14 +29,14 @@ MODELS = {"lhcb-ecal": "sagan", "cern-ecal": "2dgan"}
 
 
 def build_generator(detector: str):
-    """(generator, description) using tfcalo.models.build, else the test stand-in."""
+    """(generator, description) using tfcalo.training.build.build, else the test stand-in."""
     try:
-        from tfcalo import models
+        from tfcalo.training import build as builder
 
         name = MODELS[detector]
-        gan = models.build(name, detector, models.default_config(name, detector), {})
+        gan = builder.build(name, detector, builder.default_config(name, detector), {})
         gen = gan.generator
-        return gen, {"source": "tfcalo.models.build", "model": name,
+        return gen, {"source": "tfcalo.training.build.build", "model": name,
                      "parameters": int(gen.count_params())}
     except Exception as exc:  # noqa: BLE001 - fall back, and say why
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

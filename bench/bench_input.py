@@ -45,9 +45,8 @@ def _source(detector: str, n: int, tmp: Path) -> Path:
 
 
 def bench(detector: str, n: int, batch_size: int, passes: int, tmp: Path) -> dict:
-    from tfcalo.components.ingest import run_ingest
-
     from tfcalo.data.dataset import Dataset
+    from tfcalo.data.ingest import run_ingest
 
     src = _source(detector, n, tmp)
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 For each detector, two disjoint random halves A and B of real showers are compared with
 :func:`tfcalo.evaluation.evaluate_arrays` (A as "real", B as "generated" at B's conditions):
-B itself (real vs real), and B with a known defect (:mod:`tfcalo.perturbations`): energy
+B itself (real vs real), and B with a known defect (:mod:`tfcalo.evaluation.perturbations`): energy
 x1.02, x1.05, an extra 3 % per-shower smear, transverse widths x1.05. Prints JSON: per
 detector and case every checked metric's value, threshold and verdict, the informational
 metrics, and what the perturbation measurably did (mean sampling-fraction ratio, mean
@@ -31,9 +31,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tfcalo import perturbations as P
 from tfcalo import physics
-from tfcalo.evaluation import METRIC_OPS, EvaluateConfig, evaluate_arrays
+from tfcalo.evaluation import perturbations as P
+from tfcalo.evaluation.validation import METRIC_OPS, EvaluateConfig, evaluate_arrays
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FILES = {"lhcb-ecal": "g4_lhcb_ecal_train.h5", "cern-ecal": "g4_cern_ecal_train.h5"}

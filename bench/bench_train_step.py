@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import tfcalo.models as M  # noqa: E402
+import tfcalo.training.build as builder  # noqa: E402
 from tfcalo.detectors import get_detector  # noqa: E402
 
 DETECTORS = {"2dgan": "cern-ecal", "sagan": "lhcb-ecal", "cramer": "rich-pid"}
@@ -108,7 +108,7 @@ def main() -> None:
               "tensorflow": tf.__version__}
     # 1. fit vs hand-written loop (SAGAN + hinge + multi-task aux regressor, targets precomputed)
     det = "lhcb-ecal"
-    gan = M.build("sagan", det, {}, {})
+    gan = builder.build("sagan", det, {}, {})
     gan.compile()
     names = gan.aux["targets"]
     orig = _dataset
@@ -129,7 +129,7 @@ def main() -> None:
     result["training"] = {}
     for name in args.models.split(","):
         det = DETECTORS[name]
-        gan = M.build(name, det, {}, {})
+        gan = builder.build(name, det, {}, {})
         gan.compile()
         if gan.aux is not None:
             globals()["_dataset"] = ds_with_targets

@@ -7,7 +7,7 @@ of the component the weights are for), ``beta`` ("1/(t+1)" or a number), ``max_i
 iterations of MIXDISC), ``seed``.
 
 MIXDISC is trained on the real training split (label 1) against an equal number of ensemble
-showers generated for the same conditions (label 0); see :mod:`tfcalo.ensemble`.
+showers generated for the same conditions (label 0); see :mod:`tfcalo.training.adagan`.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def compute_boost_weights(examples: str | Path, ensemble_dir: str | Path, out_di
     Returns:
         properties: t, beta, lambda_star, mixdisc_auc, effective sample fraction.
     """
-    from tfcalo import ensemble
     from tfcalo.data.dataset import Dataset, write_weights
     from tfcalo.sampling import load_sampler
+    from tfcalo.training import adagan
 
     ds = Dataset.open(examples)
     det = ds.detector
@@ -65,17 +65,17 @@ def compute_boost_weights(examples: str | Path, ensemble_dir: str | Path, out_di
         chunk_seed = int(np.random.SeedSequence([seed, k]).generate_state(1)[0] & 0x7FFFFFFF)
         fake = sampler.sample(conditions, seed=chunk_seed)
         index.append(batch["index"][:take])
-        real_f.append(ensemble.mixdisc_features(det, showers, conditions))
-        fake_f.append(ensemble.mixdisc_features(det, fake, conditions))
+        real_f.append(adagan.mixdisc_features(det, showers, conditions))
+        fake_f.append(adagan.mixdisc_features(det, fake, conditions))
         n += take
     if not index:
         raise ArtifactError(f"dataset {examples} has no training examples to weight")
     index = np.concatenate(index)
     log(f"MIXDISC: {n} real training showers vs as many from the ensemble of t={t}")
-    d, auc = ensemble.mixdisc_probabilities(np.concatenate(real_f), np.concatenate(fake_f),
+    d, auc = adagan.mixdisc_probabilities(np.concatenate(real_f), np.concatenate(fake_f),
                                             seed=seed, max_iter=max_iter, max_fit=max_fit)
-    b = ensemble.next_beta(t, beta)
-    w, lam = ensemble.boosting_weights(d, b)
+    b = adagan.next_beta(t, beta)
+    w, lam = adagan.boosting_weights(d, b)
     n = len(w)
     ess = float(w.sum() ** 2 / np.sum(w**2)) / n
     # Store weights with mean 1 (the weighted loss is sum(w l)/sum(w): scale-free).

@@ -5,7 +5,7 @@ ensemble of T generators. Inputs: ``data`` (Examples: its test split is the refe
 ``ensemble_0..T-1`` (Model: the prefixes G_0..G_t of the ensemble), ``member_0..T-1`` (Model:
 the trained run directories of G_t) and ``evaluation_0..T-1`` (Evaluation: the evaluate
 outputs of each prefix). Output: ``report`` (Report): ensemble_report.html, metrics_vs_T.json,
-ensemble_report.json and plots/ (see :mod:`tfcalo.ensemble_report`). Parameters: ``seed``,
+ensemble_report.json and plots/ (see :mod:`tfcalo.evaluation.ensemble_report`). Parameters: ``seed``,
 ``limit``, ``bin_width_gev``, ``min_bin_count``.
 """
 
@@ -46,7 +46,7 @@ def flat_metrics(result: dict) -> dict[str, float]:
 def _executor_for(T: int):
     def execute(inputs: dict[str, Artifact], outputs: dict[str, Path],
                 params: dict[str, Any]) -> dict[str, dict]:
-        from tfcalo.ensemble_report import ensemble_report
+        from tfcalo.evaluation.ensemble_report import ensemble_report
 
         limit = params.get("limit")
         result = ensemble_report(

@@ -17,11 +17,12 @@ by physics: keep the best-scoring epoch, see :mod:`tfcalo.training.selection`). 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from tfcalo.errors import ConfigError
-from tfcalo.pipeline import Artifact, Component, log
+from tfcalo.pipeline import Artifact, Component, current_context, log
 
 #: Properties copied from run.json into the Model artifact's record.
 _PROPERTY_KEYS = ("model", "detector", "seed", "epochs_done", "latent_dim", "batch_size",
@@ -42,12 +43,25 @@ def run_train(data: str | Path, out: str | Path, model: str, **kwargs: Any) -> d
 
 def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
              params: dict[str, Any]) -> dict[str, dict]:
-    """Pipeline executor: train into the (empty, temporary) ``outputs["model"]`` directory."""
+    """Pipeline executor: train, then move the finished run into ``outputs["model"]``.
+
+    Under the runner the run directory is ``<work dir>/model``
+    (:attr:`tfcalo.pipeline.ExecutionContext.work_dir`), which survives a crash: a rerun
+    after a kill resumes from the last epoch's backup (at most one epoch is lost) instead of
+    starting in a new temporary directory, and a run that had finished is taken as it is.
+    """
     if not params.get("model"):
         raise ConfigError("the train component needs the parameter 'model' (2dgan, sagan or cramer)")
+    from tfcalo.training.run import read_run, run_state
+
+    ctx = current_context()
+    out = outputs["model"] if ctx is None else ctx.work_dir / "model"
+    if out != outputs["model"] and run_state(out) == "finished":
+        log(f"taking the run that finished before this process was interrupted ({out})")
+        return _publish_run(out, outputs["model"], read_run(out))
     weights = inputs.get("weights")
     record = run_train(
-        inputs["examples"].uri, outputs["model"], model=params["model"],
+        inputs["examples"].uri, out, model=params["model"],
         config=params.get("config") or None, epochs=params.get("epochs"),
         seed=params.get("seed"), strategy=params.get("strategy", "auto"),
         weights=weights.uri if weights is not None else None,
@@ -56,6 +70,14 @@ def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
         verbose=0, log=log, select_every=int(params.get("select_every", 0)),
         select_n=int(params.get("select_n", 2000)),
     )
+    return _publish_run(out, outputs["model"], record)
+
+
+def _publish_run(run_dir: Path, output: Path, record: dict) -> dict[str, dict]:
+    """Move finished ``run_dir`` to the (empty) output directory; the artifact properties."""
+    if run_dir != output:
+        os.rmdir(output)
+        os.replace(run_dir, output)
     props = {key: record.get(key) for key in _PROPERTY_KEYS}
     props["data_content_hash"] = record["data"]["content_hash"]
     return {"model": props}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfcalo.pipelines.config import PRESETS, PipelineConfig, resolve_config
+from tfcalo.pipelines.config import PRESETS, PipelineConfig, presets_of, resolve_config
 
 from tfcalo.errors import ConfigError, unknown_name
 
@@ -96,4 +96,4 @@ def run(name: str, preset: str = "quick", config_file: str | Path | None = None,
     )
 
 
-__all__ = ["DEFAULT_ROOT", "PRESETS", "RunSummary", "build", "names", "run"]
+__all__ = ["DEFAULT_ROOT", "PRESETS", "RunSummary", "build", "names", "presets_of", "run"]

@@ -49,7 +49,8 @@ def train_params(cfg: PipelineConfig, seed_offset: int = 0) -> dict:
     t = cfg.train
     return {"model": t.model, "config": t.model_config, "epochs": t.epochs,
             "seed": t.seed + seed_offset, "strategy": t.strategy, "batch_size": t.batch_size,
-            "steps_per_epoch": t.steps_per_epoch or None}
+            "steps_per_epoch": t.steps_per_epoch or None, "select_every": t.select_every,
+            "select_n": t.select_n}
 
 
 def evaluate_node(node_id: str, model_node: tuple[str, str], cfg: PipelineConfig,

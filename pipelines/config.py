@@ -12,10 +12,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tfcalo.config import apply_overrides, from_dict, load_toml
+from tfcalo.config import apply_overrides, deep_merge, from_dict, load_toml
 from tfcalo.errors import unknown_name
 
-PRESETS = ("quick", "full")
+PRESETS = ("quick", "full", "g4")
+
+
+def presets_of(pipeline: str) -> list[str]:
+    """The presets of one pipeline (files ``presets/<pipeline>.<preset>.toml``), in
+    :data:`PRESETS` order."""
+    folder = resources.files("tfcalo.pipelines").joinpath("presets")
+    return [p for p in PRESETS if folder.joinpath(f"{pipeline}.{p}.toml").is_file()]
 
 
 @dataclass
@@ -41,6 +48,10 @@ class TrainSection:
     strategy: str = "auto"
     seed: int = 0
     model_config: dict = field(default_factory=dict)
+    # model selection by physics: score every N epochs on select_n validation showers and
+    # keep the best epoch (0: keep the last)
+    select_every: int = 0
+    select_n: int = 2000
 
 
 @dataclass
@@ -87,22 +98,12 @@ class PipelineConfig:
 
 def preset_dict(pipeline: str, preset: str) -> dict:
     """The preset TOML of a pipeline as a dict (files ``presets/<pipeline>.<preset>.toml``)."""
-    if preset not in PRESETS:
-        raise unknown_name("preset", preset, PRESETS)
+    if preset not in presets_of(pipeline):
+        raise unknown_name(f"preset of pipeline {pipeline}", preset, presets_of(pipeline) or PRESETS)
     import tomllib
 
     text = resources.files("tfcalo.pipelines").joinpath(f"presets/{pipeline}.{preset}.toml")
     return tomllib.loads(text.read_text())
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def resolve_config(
@@ -115,7 +116,7 @@ def resolve_config(
     """Preset, then the user's TOML file, then ``--set`` overrides, then ``--data``."""
     raw = preset_dict(pipeline, preset)
     if config_file:
-        raw = _merge(raw, load_toml(config_file))
+        raw = deep_merge(raw, load_toml(config_file))
     raw = apply_overrides(raw, list(overrides))
     if data:
         raw.setdefault("data", {})["source"] = str(Path(data).resolve())

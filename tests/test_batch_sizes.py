@@ -20,10 +20,10 @@ tf = pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 
-import tfcalo.models as M  # noqa: E402
-from tfcalo import ensemble  # noqa: E402
+import tfcalo.training.build as builder  # noqa: E402
 from tfcalo.detectors import get_detector  # noqa: E402
 from tfcalo.export import convert_onnx, verification_inputs, write_saved_model  # noqa: E402
+from tfcalo.training import adagan  # noqa: E402
 
 BATCH_SIZES = (0, 1, 2, 3, 7)
 B_MAX = max(BATCH_SIZES)
@@ -33,20 +33,25 @@ _TINY = {
               "discriminator": {"filters": 2, "hidden": 4}},
     "sagan": {"latent_dim": 4, "generator": {"filters": 2},
               "discriminator": {"filters": 2, "hidden": 4}},
+    "sagan-shape-energy": {"latent_dim": 4,
+                           "generator": {"filters": 2, "output": "shape_energy", "sf_ref": 0.17,
+                                         "slope_features": True},
+                           "discriminator": {"filters": 2, "hidden": 4}},
     "cramer": {"latent_dim": 4, "generator": {"hidden": [8], "filters": 2},
                "discriminator": {"hidden": [8], "filters": 2, "critic_dim": 3}},
 }
 #: generator key -> (model name, detector); "cramer-conv" is the SAGAN generator without
 #: attention, "mlp" the tabular MLPGenerator.
 FAMILIES = {"2dgan": ("2dgan", "cern-ecal"), "sagan": ("sagan", "lhcb-ecal"),
+            "sagan-shape-energy": ("sagan", "lhcb-ecal"),
             "cramer-conv": ("cramer", "lhcb-ecal"), "mlp": ("cramer", "rich-pid")}
 #: mixture key -> number of 2dgan members (the ensemble pipeline's mixture)
 MIXTURES = {"mixture-2": 2, "mixture-3": 3}
 KEYS = (*FAMILIES, *MIXTURES)
 
 
-def _tiny_generator(name: str, detector: str, seed: int = 0):
-    return M.build(name, detector, {**_TINY[name], "seed": seed}, {}).generator
+def _tiny_generator(name: str, detector: str, seed: int = 0, variant: str | None = None):
+    return builder.build(name, detector, {**_TINY[variant or name], "seed": seed}, {}).generator
 
 
 @functools.cache
@@ -54,10 +59,11 @@ def generator(key: str):
     """The tiny generator (or mixture) of ``key`` and its detector."""
     if key in FAMILIES:
         name, detector = FAMILIES[key]
-        return _tiny_generator(name, detector), get_detector(detector)
+        variant = key if key in _TINY else None
+        return _tiny_generator(name, detector, variant=variant), get_detector(detector)
     members = [_tiny_generator("2dgan", "cern-ecal", seed=s) for s in range(MIXTURES[key])]
     betas = np.full(len(members), 1.0 / len(members))
-    return ensemble.MixtureGenerator(members, betas), get_detector("cern-ecal")
+    return adagan.MixtureGenerator(members, betas), get_detector("cern-ecal")
 
 
 def inputs(key: str, b: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +133,7 @@ class _ConvMember(keras.Model):
 @pytest.mark.parametrize("n_members", [2, 3])
 def test_mixture_guards_members_that_are_not_tfcalo_generators(n_members):
     """The mixture alone keeps empty partitions away from its members' kernels."""
-    mix = ensemble.MixtureGenerator([_ConvMember(s) for s in range(n_members)],
+    mix = adagan.MixtureGenerator([_ConvMember(s) for s in range(n_members)],
                                     [1.0 / n_members] * n_members)
     rng = np.random.default_rng(3)
     noise = rng.standard_normal((B_MAX, mix.latent_dim)).astype("float32")

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from tiny_generators import TinyGenerator
 
-import tfcalo.models
+import tfcalo.training.build
 from tfcalo.cli import main
 
 
@@ -21,12 +21,12 @@ def gen():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, gen):
-    """A run dir; tfcalo.models.load_generator is patched to return the tiny generator."""
+    """A run dir; tfcalo.training.build.load_generator is patched to return the tiny generator."""
     d = tmp_path_factory.mktemp("run")
     (d / "run.json").write_text(json.dumps({"model": "tiny", "detector": "lhcb-ecal",
                                             "data_fingerprint": "fp"}))
     mp = pytest.MonkeyPatch()
-    mp.setattr(tfcalo.models, "load_generator", lambda path: gen, raising=False)
+    mp.setattr(tfcalo.training.build, "load_generator", lambda path: gen, raising=False)
     yield d
     mp.undo()
 

@@ -451,7 +451,7 @@ def test_disk_full_during_ingest_leaves_nothing(tmp_path):
 
 
 def test_tensorboard_hints_bind_localhost():
-    from tfcalo.report import render_html
+    from tfcalo.evaluation.report import render_html
 
     assert "--host 127.0.0.1" in invoke("train", "--help").output
     assert "--host 127.0.0.1" in render_html({}, {"blessed": False, "checks": []}, [], {})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tiny_generators import TinyGenerator
 
-import tfcalo.models
+import tfcalo.training.build
 from tfcalo.errors import ArtifactError, ConfigError, InputFileError, OutputExistsError
 from tfcalo.export import build_card, write_saved_model
 from tfcalo.models.noise import latent_noise
@@ -39,7 +39,7 @@ def saved_dir(tmp_path_factory, gen):
 
 @pytest.fixture()
 def run_dir(tmp_path, gen, monkeypatch):
-    """A run directory whose generator comes from a patched tfcalo.models.load_generator."""
+    """A run directory whose generator comes from a patched tfcalo.training.build.load_generator."""
     (tmp_path / "run.json").write_text(json.dumps(
         {"model": "tiny", "detector": "cern-ecal", "data_fingerprint": "fp1"}))
     calls = []
@@ -48,7 +48,7 @@ def run_dir(tmp_path, gen, monkeypatch):
         calls.append(path)
         return gen
 
-    monkeypatch.setattr(tfcalo.models, "load_generator", load_generator, raising=False)
+    monkeypatch.setattr(tfcalo.training.build, "load_generator", load_generator, raising=False)
     return tmp_path
 
 

@@ -12,7 +12,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-import tfcalo.models as M  # noqa: E402
+import tfcalo.training.build as builder  # noqa: E402
 from tfcalo.detectors import get_detector  # noqa: E402
 from tfcalo.export import build_card, verification_inputs, write_saved_model  # noqa: E402
 from tfcalo.models.noise import NOISE_CHUNK, latent_noise, noise_batches  # noqa: E402
@@ -64,7 +64,7 @@ def test_noise_batches_do_not_depend_on_the_batch_size(batch_size):
 
 @pytest.fixture(scope="module")
 def gan():
-    return M.build("sagan", DET, CONFIG, {})
+    return builder.build("sagan", DET, CONFIG, {})
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,22 @@ TINY = {
 }
 
 
+#: Smaller still: the network-contract tests of every model family (2 filters, 4 hidden units).
+TINY_NETS = {
+    "2dgan": {"latent_dim": 4, "generator": {"filters": 2}, "discriminator": {"filters": 2, "hidden": 4}},
+    "sagan": {"latent_dim": 4, "generator": {"filters": 2}, "discriminator": {"filters": 2, "hidden": 4}},
+    "cramer": {"latent_dim": 4, "generator": {"hidden": [8], "filters": 2},
+               "discriminator": {"hidden": [8], "filters": 2, "critic_dim": 3}},
+}
+
+
+def mid_range_conditions(det, n: int = 3) -> np.ndarray:
+    """(n, n_conditions) float32 conditions spread over 20-80 % of each condition's range."""
+    lo = np.array([r[0] for r in det.condition_ranges])
+    hi = np.array([r[1] for r in det.condition_ranges])
+    return (lo + (hi - lo) * np.linspace(0.2, 0.8, n)[:, None]).astype("float32")
+
+
 def _toy_chunks(detector: str, n: int, seed: int):
     det = get_detector(detector)
     if det.name == "rich-pid":

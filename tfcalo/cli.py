@@ -184,7 +184,7 @@ def data_ingest(src: str, output: str, detector: str, split: str, seed: int,
     Example:
       tfcalo data ingest showers.h5 -o dataset --detector cern-ecal --split 0.8,0.1,0.1
     """
-    from tfcalo.components.ingest import run_ingest
+    from tfcalo.data.ingest import run_ingest
 
     summary = run_ingest(src, output, detector, split=split, seed=seed,
                          weights_from=weights_from, overwrite=overwrite,
@@ -339,7 +339,7 @@ def evaluate_cmd(model, data, out, config_file, overrides, limit, seed, regresso
     from tfcalo.atomic import atomic_dir
     from tfcalo.config import apply_overrides, load_toml
     from tfcalo.errors import ArtifactError
-    from tfcalo.evaluation import load_config
+    from tfcalo.evaluation.validation import load_config
 
     raw: dict = {}
     if config_file:
@@ -356,7 +356,7 @@ def evaluate_cmd(model, data, out, config_file, overrides, limit, seed, regresso
                        (regressor, "regressor artifact")):
         if path is not None and not Path(path).exists():
             raise ArtifactError(f"{what} {path} does not exist")
-    from tfcalo.components.evaluate import evaluate_to_dir
+    from tfcalo.evaluation.run import evaluate_to_dir
 
     with atomic_dir(out, overwrite=overwrite, kind="evaluation",
                     inputs=[model, data, regressor, config_file]) as tmp:
@@ -483,6 +483,7 @@ def generate_cmd(model: str, conditions_file: str | None, energy: float | None,
         rows = read_conditions_file(conditions_file, sampler.detector)
     else:
         rows = point_conditions(sampler.detector, energy, px=px, py=py, pz=pz, x=x, y=y)[None]
+    rows = check_finite_conditions(rows, sampler.detector)
     count = n if n is not None else (len(rows) if conditions_file is not None else 1)
     warning = range_warning(sampler, rows)
     if warning:
@@ -532,16 +533,17 @@ def pipeline_list() -> None:
     Example:
       tfcalo pipeline list
     """
-    from tfcalo.pipelines import PRESETS, names
+    from tfcalo.pipelines import names, presets_of
 
     for name, desc in names().items():
-        echo(f"{name:15s} {desc}  [presets: {', '.join(PRESETS)}]")
+        echo(f"{name:15s} {desc}  [presets: {', '.join(presets_of(name))}]")
 
 
 @pipeline.command("run")
 @click.argument("name")
 @click.option("--preset", default="quick", show_default=True,
-              help="quick (minutes on a 2-core CPU) or full (physics quality, GPU-sized).")
+              help="quick (minutes on a 2-core CPU), g4 (Geant4 quality on a 2-core CPU, "
+                   "with --data) or full (GPU-sized).")
 @click.option("--config", "config_file", type=click.Path(), default=None,
               help="TOML file overriding the preset (sections data, train, regressor, "
                    "ensemble, evaluate, export).")

@@ -6,6 +6,7 @@ Configs are plain nested dicts until they are validated into a dataclass with
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import tomllib
@@ -29,6 +30,27 @@ def load_toml(path: str | Path) -> dict:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """Deep-merge ``update`` into a copy of ``base``: sections (dicts) merge key by key,
+    every other value replaces. Neither input is modified; the result shares no mutable
+    value with them.
+
+    The one merge of nested configs (model defaults <- component config <- TOML file <-
+    ``--set`` overrides, pipeline presets <- the user's TOML file).
+
+    Example:
+        >>> deep_merge({"optimizer": {"lr": 1.0, "beta": 0.5}}, {"optimizer": {"lr": 2.0}})
+        {'optimizer': {'lr': 2.0, 'beta': 0.5}}
+    """
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def parse_value(text: str) -> Any:

@@ -23,8 +23,11 @@ replaces its artifact directory (same fingerprint, new content).
 
 Atomicity and concurrency: an executor writes into empty temporary directories that are
 renamed into place together only when it returns; a crash leaves only a hidden
-``.<fp>.tmp-<host>-<pid>-*`` directory, never a half artifact (the next execution of the same
-fingerprint removes it once that process is gone). There is no pipeline
+``.<fp>.tmp-<host>-<pid>-*`` directory, never a half artifact (the next run on the host
+removes it once that process is gone, and marks the dead run "interrupted" in the store).
+What an executor must keep across a crash (a training backup) goes to
+``ExecutionContext.work_dir`` (``<root>/work/<component>/<fp[:24]>-<host>/``), which the next
+execution of the same fingerprint finds again and the runner deletes on success. There is no pipeline
 lock: runs sharing a root coordinate per fingerprint through the store (a live process that
 is computing a fingerprint *claims* it; another run on the same host needing it waits, then
 takes it from the cache). If two processes on different hosts still compute the same
@@ -184,6 +187,30 @@ class ExecutionContext:
     label: str
     handler: logging.Handler
     progress: Callable[[str], None] | None = None
+    work_root: Path | None = None
+    pipeline: str = ""
+
+    @property
+    def work_dir(self) -> Path:
+        """A directory of this execution's own that survives a crash (created on first use).
+
+        ``<root>/work/<component>/<fp[:24]>-<host>/``: the same for every execution of this
+        fingerprint on this host, so an executor killed mid-way (or that failed) finds there
+        what it left, e.g. the training backup to resume from; the runner deletes it when the
+        execution succeeds. Only one process at a time uses it (a live process claims the
+        fingerprint). Outside the runner, a temporary directory of this process.
+        """
+        if self.work_root is None:
+            import tempfile
+
+            self.work_root = Path(tempfile.mkdtemp(prefix="tfcalo-work-"))
+        path = _work_dir(self.work_root, self.component, self.fingerprint)
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path / _WORK_OWNER, json.dumps(
+            {"pipeline": self.pipeline, "node": self.node_id, "run_id": self.run_id,
+             "pid": os.getpid(), "host": HOST}))
+        return path
 
     @property
     def elapsed_s(self) -> float:
@@ -471,6 +498,10 @@ def run_pipeline(
     run_id = _new_run_id()
     results: dict[str, NodeResult] = {}
     with MetadataStore(root) as store:
+        for gone in store.mark_interrupted():
+            say(f"run {gone} ended without finishing (its process is gone): marked "
+                "interrupted")
+        _sweep_root(root)
         store.begin_run(run_id, pipeline.name)
         say(f"run {run_id} of pipeline '{pipeline.name}' in {root}")
         try:
@@ -479,14 +510,53 @@ def run_pipeline(
                           for name, (src, out) in node.inputs.items()}
                 results[node.id] = _run_node(
                     store, root, run_id, node, params_by_node[node.id], inputs, no_cache,
-                    f"[{i}/{len(order)}] {node.id}", say,
+                    f"[{i}/{len(order)}] {node.id}", say, pipeline.name,
                 )
+                _remove_work(root, node, results[node.id].fingerprint, pipeline.name)
         except BaseException as exc:
             store.end_run(run_id, "failed", _one_line(exc))
             raise
         store.end_run(run_id, "succeeded")
     say(f"run {run_id} succeeded")
     return RunResult(run_id, pipeline.name, "succeeded", results)
+
+
+_WORK_OWNER = "owner.json"
+
+
+def _work_dir(root: Path, component: str, fingerprint: str) -> Path:
+    return root / "work" / component / f"{fingerprint[:24]}-{HOST}"
+
+
+def _remove_work(root: Path, node: Node, fingerprint: str, pipeline: str) -> None:
+    """After ``node`` succeeded (or was cached): delete its work directory, and those of
+    earlier fingerprints of the same node of the same pipeline whose process is gone (left
+    by an execution that failed or was killed, then superseded by a changed config)."""
+    base = root / "work" / node.component.name
+    if not base.is_dir():
+        return
+    mine = _work_dir(root, node.component.name, fingerprint)
+    for path in base.glob(f"*-{HOST}"):
+        if path != mine:
+            try:
+                owner = json.loads((path / _WORK_OWNER).read_text())
+                if (owner.get("pipeline"), owner.get("node")) != (pipeline, node.id) or \
+                        pid_alive(int(owner["pid"]), HOST):
+                    continue
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _sweep_root(root: Path) -> None:
+    """Remove the hidden temporary directories under ``<root>/artifacts`` left by dead
+    processes on this host (whatever fingerprint they were for)."""
+    artifacts = root / "artifacts"
+    if not artifacts.is_dir():
+        return
+    groups = {p.parent / p.name.split(".", 2)[1] for p in artifacts.glob("*/.*.*-*-*-*")}
+    for group in groups:
+        _sweep_stale_temps(group)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -497,6 +567,7 @@ def _one_line(exc: BaseException) -> str:
 def _run_node(
     store: MetadataStore, root: Path, run_id: str, node: Node, params: dict,
     inputs: dict[str, Artifact], no_cache: bool, label: str, say: Callable[[str], None],
+    pipeline_name: str = "",
 ) -> NodeResult:
     comp = node.component
     fp = node_fingerprint(comp, params, inputs)
@@ -536,7 +607,7 @@ def _run_node(
 
     handler = _open_log(log_path)
     ctx = ExecutionContext(run_id, node.id, comp.name, fp, log_path, time.monotonic(), label,
-                           handler, progress=say)
+                           handler, progress=say, work_root=root, pipeline=pipeline_name)
     say(f"{label}: running component '{comp.name}' v{comp.version} (log {log_path})")
     _write_log_header(handler, node, params, inputs, fp)
     try:

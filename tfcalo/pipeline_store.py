@@ -5,7 +5,8 @@ processes can share a root: every write is one short ``BEGIN IMMEDIATE`` transac
 transaction is held while an executor runs. Tables:
 
 - ``runs``: one row per :func:`tfcalo.pipeline.run_pipeline` call (status running /
-  succeeded / failed; pid and host to tell an interrupted run from a live one).
+  succeeded / failed; pid and host to tell an interrupted run from a live one: the next run
+  on the host marks those of dead processes failed with the error "interrupted: ...").
 - ``executions``: one row per node per run (status running / succeeded / failed / cached),
   keyed by the node's fingerprint; a ``running`` row of a live process on this host *claims*
   the fingerprint so a concurrent run waits for it instead of computing it twice.
@@ -30,6 +31,8 @@ from pathlib import Path
 from tfcalo.errors import ArtifactError
 
 DB_NAME = "metadata.sqlite"
+#: The error recorded for a run or execution whose process ended without finishing.
+INTERRUPTED = "interrupted: its process ended without finishing"
 SCHEMA_VERSION = 1
 HOST = socket.gethostname()
 
@@ -189,6 +192,32 @@ class MetadataStore:
                 (run_id, pipeline, time.time(), os.getpid(), HOST),
             )
 
+    def mark_interrupted(self) -> list[str]:
+        """Mark the ``running`` runs and executions of processes on this host that are gone
+        (killed, crashed) as failed with the error ``interrupted: ...``; return the run ids.
+
+        Their end time is the last time recorded for them. :meth:`list_runs` shows such a
+        run as ``interrupted``.
+        """
+        with self._tx() as c:
+            for e in c.execute("SELECT id, pid, host, started FROM executions "
+                               "WHERE status = 'running' AND host = ?", (HOST,)).fetchall():
+                if not pid_alive(e["pid"], e["host"]):
+                    c.execute("UPDATE executions SET status = 'failed', ended = ?, error = ? "
+                              "WHERE id = ?", (e["started"], INTERRUPTED, e["id"]))
+            gone = []
+            for r in c.execute("SELECT run_id, pid, host, started FROM runs "
+                               "WHERE status = 'running' AND host = ?", (HOST,)).fetchall():
+                if pid_alive(r["pid"], r["host"]):
+                    continue
+                last = c.execute("SELECT MAX(MAX(started, COALESCE(ended, started))) "
+                                 "FROM executions WHERE run_id = ?", (r["run_id"],)).fetchone()[0]
+                c.execute("UPDATE runs SET status = 'failed', ended = ?, error = ? "
+                          "WHERE run_id = ?", (max(last or 0.0, r["started"]), INTERRUPTED,
+                                               r["run_id"]))
+                gone.append(r["run_id"])
+        return gone
+
     def end_run(self, run_id: str, status: str, error: str | None = None) -> None:
         """Mark a run succeeded or failed."""
         with self._tx() as c:
@@ -248,10 +277,9 @@ class MetadataStore:
                     holder = dict(r)
                 else:
                     c.execute(
-                        "UPDATE executions SET status = 'failed', ended = ?, "
-                        "error = 'interrupted: its process ended without finishing' "
+                        "UPDATE executions SET status = 'failed', ended = ?, error = ? "
                         "WHERE id = ?",
-                        (now, r["id"]),
+                        (now, INTERRUPTED, r["id"]),
                     )
             if holder is not None:
                 return None, holder
@@ -340,7 +368,8 @@ class MetadataStore:
         runs = []
         for r in self.conn.execute("SELECT * FROM runs ORDER BY started, run_id").fetchall():
             status = r["status"]
-            if status == "running" and not pid_alive(r["pid"], r["host"]):
+            if status == "running" and not pid_alive(r["pid"], r["host"]) or (
+                    status == "failed" and (r["error"] or "").startswith("interrupted:")):
                 status = "interrupted"
             nodes: dict[str, str] = {}
             metrics: dict[str, dict] = {}

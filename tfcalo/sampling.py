@@ -227,11 +227,11 @@ def load_run_generator(run_dir: str | Path) -> Any:
     An AdaGAN ensemble artifact (ensemble.json beside its run.json) loads as the mixture
     generator of its members (:func:`tfcalo.ensemble.load_mixture`).
     """
-    from tfcalo import ensemble
+    from tfcalo.training import adagan as ensemble
 
     if (Path(run_dir) / ensemble.ENSEMBLE_FILE).is_file():
         return ensemble.load_mixture(run_dir)[0]
-    from tfcalo.models import load_generator  # lazy: pulls in TensorFlow
+    from tfcalo.training.build import load_generator  # lazy: pulls in TensorFlow
 
     return load_generator(Path(run_dir))
 
@@ -560,7 +560,7 @@ def point_conditions(detector: Detector | str, energy: float, *,
     detector = get_detector(detector)
     for option, value in (("energy", energy), ("px", px), ("py", py), ("pz", pz), ("x", x),
                           ("y", y)):
-        if False:
+        if value is not None and not abs(float(value)) <= FLOAT32_MAX:
             raise ConfigError(f"--{option} must be a finite number that fits in float32 "
                               f"(|value| <= {FLOAT32_MAX:.3g}); got {value}")
     if not energy > 0:

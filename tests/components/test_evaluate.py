@@ -13,7 +13,7 @@ from tiny_generators import TinyGenerator
 from train_helpers import _toy_chunks
 
 from tfcalo.errors import ConfigError
-from tfcalo.evaluation import METRIC_OPS, EvaluateConfig
+from tfcalo.evaluation.validation import METRIC_OPS, EvaluateConfig
 from tfcalo.pipeline import Artifact, Component, Node, Pipeline, run_pipeline
 
 FAST = {"threads": 1, "prd_runs": 1, "energy_bins": 2, "min_bin_count": 5,

@@ -21,7 +21,7 @@ from tfcalo.data.dataset import Dataset, write_weights
 from tfcalo.errors import ArtifactError, ConfigError, OutputExistsError, UnknownNameError
 from tfcalo.pipeline import Artifact
 from tfcalo.training.callbacks import read_scalars, summary_tags
-from tfcalo.training.run import merge_config, resolve_config, run_state, train_run
+from tfcalo.training.run import resolve_config, run_state, train_run
 
 PARAMS = {"model": "sagan", "config": TINY["sagan"], "epochs": 2, "seed": 3,
           "strategy": "default", "batch_size": 8, "steps_per_epoch": 1, "weighting": "loss",
@@ -77,12 +77,6 @@ TRAINING_OUTPUT: dict = {}
 
 
 # -- pure helpers --------------------------------------------------------------------------
-
-
-def test_merge_config_deep():
-    base = {"a": 1, "s": {"x": 1, "y": 2}}
-    assert merge_config(base, {"s": {"y": 5}}) == {"a": 1, "s": {"x": 1, "y": 5}}
-    assert base["s"]["y"] == 2
 
 
 def test_resolve_config_precedence(tmp_path):
@@ -199,7 +193,7 @@ def test_component_progress_goes_to_the_log_not_the_terminal(trained):
 
 
 def test_run_directory_loads_generator(trained):
-    from tfcalo.models import load_generator
+    from tfcalo.training.build import load_generator
 
     out, _ = trained
     gen = load_generator(out)
@@ -263,7 +257,7 @@ def test_two_step_mode_pretrains_then_freezes_the_regressor(dataset, tmp_path):
     """aux_mode two-step: the regressor is trained before fit (its head moves from the
     seeded initialisation) and stays frozen during fit (the saved head equals the one
     right after pretraining, while the adversarial head trains)."""
-    import tfcalo.models as M
+    import tfcalo.training.build as builder
 
     cfg = {**TINY["sagan"], "discriminator": {**TINY["sagan"]["discriminator"],
                                               "aux_targets": ["width_along_pt", "asymmetry_long"],
@@ -271,12 +265,12 @@ def test_two_step_mode_pretrains_then_freezes_the_regressor(dataset, tmp_path):
     run = train_run(dataset, "sagan", tmp_path / "two", config=cfg, epochs=2, seed=5,
                     batch_size=8, steps_per_epoch=2, tensorboard=False)
     assert run["aux_pretrain"]["steps"] == 3 and np.isfinite(run["aux_pretrain"]["final_mse"])
-    fresh = M.build("sagan", "lhcb-ecal", run["config"], run["stats"])
+    fresh = builder.build("sagan", "lhcb-ecal", run["config"], run["stats"])
     fresh.compile()
-    trained = M.build("sagan", "lhcb-ecal", run["config"], run["stats"])
+    trained = builder.build("sagan", "lhcb-ecal", run["config"], run["stats"])
     trained.compile()
     trained.load_weights(str(tmp_path / "two" / "model.weights.h5"))
-    epoch1 = M.build("sagan", "lhcb-ecal", run["config"], run["stats"])
+    epoch1 = builder.build("sagan", "lhcb-ecal", run["config"], run["stats"])
     epoch1.compile()
     epoch1.load_weights(str(tmp_path / "two" / "checkpoints" / "epoch-0001.weights.h5"))
 

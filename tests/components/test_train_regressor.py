@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from tfcalo.components.ingest import run_ingest
 from tfcalo.components.train_regressor import run_train_regressor
 
+from tfcalo.data.ingest import run_ingest
 from tfcalo.data.simulate import simulate_to_file
 from tfcalo.models.regressor import load_embedding
 

@@ -9,6 +9,7 @@ from scipy import stats
 from tfcalo.errors import ConfigError
 from tfcalo.metrics import (
     binned_response,
+    compare_response,
     jsd,
     jsd_fidelity,
     ks_statistic,
@@ -108,6 +109,20 @@ def test_binned_response():
     np.testing.assert_allclose(r["sf_mean"][:2], [0.2, 0.2])
     np.testing.assert_allclose(r["resolution"][:2], [0.0, 0.0], atol=1e-12)
     assert np.isnan(r["mu90"][2])
+
+
+def test_compare_response_ratios():
+    rng = np.random.default_rng(3)
+    e = rng.uniform(1.0, 30.0, 4000)
+    sf = rng.normal(0.2, 0.01, 4000)
+    c = compare_response(e, sf, e, 1.05 * sf, [0.0, 10.0, 20.0, 30.0])
+    np.testing.assert_allclose(c["sf_ratio"], 1.05, rtol=1e-12)
+    np.testing.assert_allclose(c["resolution_ratio"], 1.0, rtol=1e-9)
+    expected_err = 1.05 * np.hypot(c["real"]["sf_err"] / c["real"]["sf_mean"],
+                                   c["gen"]["sf_err"] / c["gen"]["sf_mean"])
+    np.testing.assert_allclose(c["sf_ratio_err"], expected_err, rtol=1e-12)
+    empty = compare_response(e, sf, e[:0], sf[:0], [0.0, 10.0])
+    assert np.isnan(empty["sf_ratio"][0])
 
 
 def test_both_sides_weighted_negative_sweights_cancel():

@@ -1,86 +1,19 @@
-"""tfcalo.models: build API, config validation, network contracts, transforms, reload."""
+"""tfcalo.models: network contracts, layers, transforms, spectral norm, config round trips.
+
+The build API (config -> GAN) is tested in tests/training/test_build.py."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from train_helpers import TINY_NETS, mid_range_conditions
 
 tf = pytest.importorskip("tensorflow")
 
-import tfcalo.models as M  # noqa: E402
 from tfcalo.detectors import get_detector  # noqa: E402
-from tfcalo.errors import ArtifactError, ConfigError, UnknownNameError  # noqa: E402
+from tfcalo.errors import ConfigError  # noqa: E402
 from tfcalo.models import layers as L  # noqa: E402
-
-TINY = {
-    "2dgan": {"latent_dim": 4, "generator": {"filters": 2}, "discriminator": {"filters": 2, "hidden": 4}},
-    "sagan": {"latent_dim": 4, "generator": {"filters": 2}, "discriminator": {"filters": 2, "hidden": 4}},
-    "cramer": {"latent_dim": 4, "generator": {"hidden": [8], "filters": 2},
-               "discriminator": {"hidden": [8], "filters": 2, "critic_dim": 3}},
-}
-PAIRS = [("2dgan", "cern-ecal"), ("sagan", "lhcb-ecal"), ("cramer", "rich-pid"),
-         ("cramer", "lhcb-ecal")]
-
-
-def _conditions(det, n=3):
-    lo = np.array([r[0] for r in det.condition_ranges])
-    hi = np.array([r[1] for r in det.condition_ranges])
-    return (lo + (hi - lo) * np.linspace(0.2, 0.8, n)[:, None]).astype("float32")
-
-
-@pytest.mark.parametrize("name,detector", PAIRS)
-def test_build_contract(name, detector):
-    det = get_detector(detector)
-    gan = M.build(name, detector, TINY[name], {})
-    g, d = gan.generator, gan.discriminator
-    c = _conditions(det)
-    z = np.zeros((3, g.latent_dim), "float32")
-    x = g([z, c], training=False).numpy()
-    assert x.shape == (3, *det.shower_shape)
-    if det.nonnegative:
-        assert (x >= 0).all()
-    out = d([x, c], training=False)
-    assert out["score"].shape == (3, gan.objective.critic_out_dim)
-    if name == "2dgan":  # the total-energy head is the image sum
-        np.testing.assert_allclose(out["etot"].numpy(), x.reshape(3, -1).sum(1), rtol=1e-5)
-        assert out["ep"].shape == (3,)
-    if name == "sagan":
-        assert out["aux"].shape == (3, len(gan.aux["targets"]))
-    assert gan.generate(c, seed=3).shape == x.shape
-    np.testing.assert_array_equal(gan.generate(c, seed=3), gan.generate(c, seed=3))
-
-
-def test_default_config_is_complete_and_builds():
-    for name, detector in PAIRS:
-        cfg = M.default_config(name, detector)
-        assert {"latent_dim", "seed", "critic_steps", "objective", "optimizer", "generator",
-                "discriminator", "transform"} <= set(cfg)
-        assert M.resolve_config(name, detector, cfg).latent_dim == cfg["latent_dim"]
-    assert M.default_config("2dgan", "cern-ecal")["objective"] == {
-        "name": "bce", "gp_weight": 10.0, "one_sided": False, "adv_weight": 6.0,
-        "ep_weight": 0.2, "etot_weight": 0.1}
-    assert M.MODEL_NAMES == ("2dgan", "sagan", "cramer")
-
-
-def test_config_errors_name_the_key():
-    with pytest.raises(ConfigError, match="did you mean 'generator.filters'"):
-        M.resolve_config("sagan", "lhcb-ecal", {"generator": {"filter": 3}})
-    with pytest.raises(ConfigError, match="did you mean 'latent_dim'"):
-        M.resolve_config("sagan", "lhcb-ecal", {"latent_dims": 3})
-    with pytest.raises(ConfigError, match="objective.name"):
-        M.resolve_config("sagan", "lhcb-ecal", {"objective": {"name": "hing"}})
-    with pytest.raises(ConfigError, match="discriminator.aux_mode"):
-        M.resolve_config("sagan", "lhcb-ecal", {"discriminator": {"aux_mode": "twostep"}})
-    with pytest.raises(ConfigError, match="does not support detector 'lhcb-ecal'"):
-        M.default_config("2dgan", "lhcb-ecal")
-    with pytest.raises(UnknownNameError, match="did you mean 'sagan'"):
-        M.build("sagn", "lhcb-ecal", {}, {})
-    with pytest.raises(ConfigError, match="aux_targets"):
-        M.build("sagan", "lhcb-ecal", {"discriminator": {"aux_targets": ["asymetry_long"]}}, {})
-    with pytest.raises(ConfigError, match="aux_scales"):
-        M.build("sagan", "lhcb-ecal", {"discriminator": {"aux_scales": [1.0, 2.0]}}, {})
+from tfcalo.training.build import build  # noqa: E402
 
 
 def test_condition_normalization_known_answer():
@@ -155,44 +88,27 @@ def test_2dgan_views_are_inverse_permutations():
 
 
 def test_generator_get_config_round_trip():
-    gan = M.build("cramer", "rich-pid", TINY["cramer"], {"shower_mean": [0, 1, 2, 3, 4]})
+    gan = build("cramer", "rich-pid", TINY_NETS["cramer"], {"shower_mean": [0, 1, 2, 3, 4]})
     g = gan.generator
     clone = type(g).from_config(g.get_config())
-    c = _conditions(get_detector("rich-pid"))
+    c = mid_range_conditions(get_detector("rich-pid"))
     z = np.ones((3, g.latent_dim), "float32")
     clone([z, c])
     clone.set_weights(g.get_weights())
     np.testing.assert_allclose(clone([z, c]).numpy(), g([z, c]).numpy(), rtol=1e-6)
 
 
-def test_load_generator_round_trip(tmp_path):
-    stats = {"cell_max": 3000.0}
-    gan = M.build("sagan", "lhcb-ecal", TINY["sagan"], stats)
-    gan.generator.save_weights(str(tmp_path / "generator.weights.h5"))
-    (tmp_path / "run.json").write_text(json.dumps(
-        {"model": "sagan", "detector": "lhcb-ecal", "config": TINY["sagan"]}))
-    g = M.load_generator(tmp_path)  # no stats in run.json: transforms come from the weights
-    c = _conditions(get_detector("lhcb-ecal"))
-    z = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
-    np.testing.assert_allclose(g([z, c]).numpy(), gan.generator([z, c]).numpy(), rtol=1e-5)
-    (tmp_path / "run.json").write_text("{")
-    with pytest.raises(ArtifactError, match="run.json"):
-        M.load_generator(tmp_path)
-    with pytest.raises(ArtifactError, match="no run.json"):
-        M.load_generator(tmp_path / "missing")
-
-
 def test_spectral_norm_state_round_trips_through_saved_weights(tmp_path):
     # The power-iteration vector u is state: a resumed run must get it back.
     cfg = {"generator": {"filters": 8}, "discriminator": {"filters": 8, "hidden": 16}}
-    a = M.build("sagan", "lhcb-ecal", {**cfg, "seed": 1}, {"max_cell": 9000.0})
+    a = build("sagan", "lhcb-ecal", {**cfg, "seed": 1}, {"max_cell": 9000.0})
     a.compile()
     det = get_detector("lhcb-ecal")
     x = np.random.default_rng(0).gamma(1.0, 50.0, (4, 30, 30)).astype("float32")
     for _ in range(3):  # training calls move u away from its initial value
-        a.discriminator([x, _conditions(det, 4)], training=True)
+        a.discriminator([x, mid_range_conditions(det, 4)], training=True)
     a.save_weights(tmp_path / "m.weights.h5")
-    b = M.build("sagan", "lhcb-ecal", {**cfg, "seed": 2}, {"max_cell": 9000.0})
+    b = build("sagan", "lhcb-ecal", {**cfg, "seed": 2}, {"max_cell": 9000.0})
     b.compile()
 
     def sn_u(gan):
@@ -203,26 +119,6 @@ def test_spectral_norm_state_round_trips_through_saved_weights(tmp_path):
     b.load_weights(tmp_path / "m.weights.h5")
     for x, y in zip(sn_u(a), sn_u(b), strict=True):
         np.testing.assert_array_equal(x, y)
-
-
-def test_build_is_reproducible_and_leaves_the_global_random_state_alone():
-    import random
-
-    random.seed(5)
-    np.random.seed(5)
-    tf.random.set_seed(5)
-    expected = (random.random(), np.random.random(), float(tf.random.uniform(())))
-    random.seed(5)
-    np.random.seed(5)
-    tf.random.set_seed(5)
-    first = M.build("sagan", "lhcb-ecal", {**TINY["sagan"], "seed": 3})
-    second = M.build("sagan", "lhcb-ecal", {**TINY["sagan"], "seed": 3})
-    assert (random.random(), np.random.random(), float(tf.random.uniform(()))) == expected
-    for x, y in zip(first.generator.get_weights(), second.generator.get_weights(), strict=True):
-        np.testing.assert_array_equal(x, y)
-    other = M.build("sagan", "lhcb-ecal", {**TINY["sagan"], "seed": 4})
-    assert not all(np.array_equal(x, y) for x, y in
-                   zip(first.generator.get_weights(), other.generator.get_weights(), strict=True))
 
 
 @pytest.mark.parametrize("mode", ["log", "power"])

@@ -132,7 +132,7 @@ def test_ensemble_pipeline_end_to_end_tiny(tmp_path):
     # are then uniform by construction (h = (1 - beta)(1 - D)/D ~ 0 for every example); the
     # two-mode toy in tests/test_ensemble.py shows them concentrate on a missed mode.
     from tfcalo.data.dataset import Dataset, read_weights
-    from tfcalo.ensemble import read_ensemble
+    from tfcalo.training.adagan import read_ensemble
 
     g1 = json.loads((Path(read_ensemble(s.model)["members"][1]) / "run.json").read_text())
     assert g1["weights"] and g1["weighting"] == "loss"

@@ -60,11 +60,11 @@ def data(detector, n=8):
 def train(strategy, objective, steps=1, sgd=False):
     import keras
 
-    import tfcalo.models as M
+    import tfcalo.training.build as builder
 
     name, detector, cfg = {**CASES, **SLOW_CASES}[objective]
     with strategy.scope():
-        gan = M.build(name, detector, cfg, {})
+        gan = builder.build(name, detector, cfg, {})
         gan.noise_hook = noise_hook
         if sgd:  # plain SGD: Adam's first step g/|g| would amplify float noise of tiny gradients
             gan.compile(g_optimizer=keras.optimizers.SGD(0.05), d_optimizer=keras.optimizers.SGD(0.05))

@@ -12,7 +12,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-import tfcalo.models as M  # noqa: E402
+import tfcalo.training.build as builder  # noqa: E402
 from tfcalo import physics  # noqa: E402
 from tfcalo.data.artifact import write_artifact  # noqa: E402
 from tfcalo.data.dataset import Dataset  # noqa: E402
@@ -44,7 +44,7 @@ def g4(shared_data, tmp_path_factory):
 
 def _mse_at_init(stats, targets, test):
     cfg = {**SAGAN, "discriminator": {**SAGAN["discriminator"], "aux_targets": targets}}
-    gan = M.build("sagan", "lhcb-ecal", cfg, stats)
+    gan = builder.build("sagan", "lhcb-ecal", cfg, stats)
     showers, cond = (tf.constant(a) for a in test)
     pred = gan.discriminator([showers, cond], training=False)["aux"]
     z = gan._targets(showers, cond, None)  # what the train step regresses on
@@ -65,7 +65,7 @@ def test_default_targets_are_defined_everywhere_and_preset_targets_too(g4):
     from tfcalo.pipelines.config import preset_dict
 
     out, test = g4
-    defaults = M.default_config("sagan", "lhcb-ecal")["discriminator"]["aux_targets"]
+    defaults = builder.default_config("sagan", "lhcb-ecal")["discriminator"]["aux_targets"]
     presets = [preset_dict("aux-regressor", p)["train"]["model_config"]["discriminator"]
                ["aux_targets"] for p in ("quick", "full")]
     for targets in (defaults, *presets):
@@ -80,7 +80,7 @@ def test_standardisation_centres_scales_and_clips(g4):
     stats = Dataset.open(out).stats
     cfg = {**SAGAN, "discriminator": {**SAGAN["discriminator"], "aux_clip": 3.0,
                                       "aux_targets": ["width_long", "asymmetry_trans"]}}
-    gan = M.build("sagan", "lhcb-ecal", cfg, stats)
+    gan = builder.build("sagan", "lhcb-ecal", cfg, stats)
     st = [stats["observables"][n] for n in ("width_long", "asymmetry_trans")]
     assert gan.aux["centres"] == [s["median"] for s in st]
     assert gan.aux["scales"] == [s["scale"] for s in st]
@@ -125,7 +125,7 @@ def test_missing_statistics_are_reported_when_training_starts(caplog):
     cfg = {**SAGAN, "discriminator": {**SAGAN["discriminator"],
                                       "aux_targets": ["width_long", "asymmetry_trans"]}}
     stats = {"observables": {"asymmetry_trans": {"median": 0.1, "scale": 0.4}}}
-    gan = M.build("sagan", "lhcb-ecal", cfg, stats)
+    gan = builder.build("sagan", "lhcb-ecal", cfg, stats)
     assert gan.aux["unstandardised"] == ["width_long"]
     assert gan.aux["centres"] == [0.0, 0.1] and gan.aux["scales"] == [1.0, 0.4]
     with caplog.at_level("WARNING", logger="tfcalo"):

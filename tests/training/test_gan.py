@@ -10,7 +10,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-import tfcalo.models as M  # noqa: E402
+import tfcalo.training.build as builder  # noqa: E402
 from tfcalo.detectors import get_detector  # noqa: E402
 from tfcalo.errors import ConfigError  # noqa: E402
 from tfcalo.training.gan import with_regression_targets  # noqa: E402
@@ -36,7 +36,7 @@ def _weights(gan):
 
 
 def _train(seed, steps=3):
-    gan = M.build("cramer", "rich-pid", {**RICH, "seed": seed}, {})
+    gan = builder.build("cramer", "rich-pid", {**RICH, "seed": seed}, {})
     gan.compile()
     ds = tf.data.Dataset.from_tensor_slices(_data("rich-pid")).repeat(steps).batch(8)
     hist = gan.fit(ds, epochs=1, verbose=0, shuffle=False)
@@ -55,7 +55,7 @@ def test_same_seed_same_weights():
 
 
 def test_default_noise_distributions_and_fresh_draws():
-    gan = M.build("cramer", "rich-pid", RICH, {})
+    gan = builder.build("cramer", "rich-pid", RICH, {})
     gan.compile()
     cond = tf.ones((20000, 3))
     u = gan.draw("uniform", cond, 1).numpy()
@@ -69,7 +69,7 @@ def test_default_noise_distributions_and_fresh_draws():
 def test_latent_and_latent2_are_independent_draws():
     # The Cramér objective needs two INDEPENDENT generated samples per condition: identical
     # noise makes the energy distance's repulsive term vanish and the generator collapses.
-    gan = M.build("cramer", "rich-pid", RICH, {})
+    gan = builder.build("cramer", "rich-pid", RICH, {})
     gan.compile()
     cond = tf.ones((20000, 3))
     for index in (0, 1):
@@ -90,7 +90,7 @@ def test_gradient_norms_use_the_independent_second_sample(monkeypatch):
     # forcing latent2 = latent changes the Cramér generator's gradient.
     from tfcalo.training.callbacks import gradient_norms
 
-    gan = M.build("cramer", "rich-pid", RICH, {})
+    gan = builder.build("cramer", "rich-pid", RICH, {})
     gan.compile()
     s, c, w = _data("rich-pid", n=32)
     norms = gradient_norms(gan, s, c, w)
@@ -112,7 +112,7 @@ def test_targets_element_equals_on_the_fly():
     s, c, w = _data("lhcb-ecal")
     results = []
     for precompute in (False, True):
-        gan = M.build("sagan", "lhcb-ecal", SAGAN, {})
+        gan = builder.build("sagan", "lhcb-ecal", SAGAN, {})
         gan.compile()
         ds = tf.data.Dataset.from_tensor_slices((s, c, w)).batch(4)
         if precompute:
@@ -128,7 +128,7 @@ def test_targets_element_equals_on_the_fly():
 def test_two_step_pretrain_then_freeze():
     s, c, w = _data("lhcb-ecal")
     cfg = {**SAGAN, "discriminator": {**SAGAN["discriminator"], "aux_mode": "two-step"}}
-    gan = M.build("sagan", "lhcb-ecal", cfg, {})
+    gan = builder.build("sagan", "lhcb-ecal", cfg, {})
     gan.compile()
     ds = tf.data.Dataset.from_tensor_slices((s, c, w)).batch(4).repeat()
     trunk0 = [v.numpy().copy() for v in gan.discriminator.trunk.weights]
@@ -153,7 +153,7 @@ def test_two_step_pretrain_then_freeze():
 
 
 def test_freeze_without_regressor_is_an_error():
-    gan = M.build("cramer", "rich-pid", RICH, {})
+    gan = builder.build("cramer", "rich-pid", RICH, {})
     with pytest.raises(ValueError, match="no auxiliary regressor"):
         gan.freeze_regressor(True)
 

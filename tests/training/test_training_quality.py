@@ -28,11 +28,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from tfcalo.components.ingest import run_ingest  # noqa: E402
-
-import tfcalo.models as M  # noqa: E402
+import tfcalo.training.build as builder  # noqa: E402
 from tfcalo.data import richtoy  # noqa: E402
 from tfcalo.data.dataset import Dataset, write_weights  # noqa: E402
+from tfcalo.data.ingest import run_ingest  # noqa: E402
 from tfcalo.data.simulate import simulate_to_file  # noqa: E402
 from tfcalo.metrics import wasserstein1  # noqa: E402
 from tfcalo.physics import sampling_fraction, total_energy  # noqa: E402
@@ -97,10 +96,10 @@ def _energy_scores(generator, test: dict) -> tuple[float, float]:
 def _sagan_before_after(lhcb: dict, out: Path, steps: int, lr_scale: float = 1.0):
     cfg = json.loads(json.dumps(SAGAN_CFG))
     cfg["optimizer"] = {"generator_lr": 1e-4 * lr_scale, "discriminator_lr": 4e-4 * lr_scale}
-    untrained = M.build("sagan", "lhcb-ecal", {**cfg, "seed": SAGAN_SEED}, lhcb["stats"])
+    untrained = builder.build("sagan", "lhcb-ecal", {**cfg, "seed": SAGAN_SEED}, lhcb["stats"])
     before = _energy_scores(untrained.generator, lhcb["test"])
     _quiet_train(lhcb["path"], "sagan", out, cfg, steps, SAGAN_SEED, batch_size=64)
-    after = _energy_scores(M.load_generator(out), lhcb["test"])
+    after = _energy_scores(builder.load_generator(out), lhcb["test"])
     return before, after
 
 
@@ -208,7 +207,7 @@ def rich_runs(rich, tmp_path_factory) -> dict:
     for mode, weights in (("sweights", None), ("ones", rich["ones"])):
         run = _quiet_train(rich["path"], "cramer", root / mode, CRAMER_CFG, steps=RICH_STEPS,
                            seed=3, batch_size=128, weights=weights)
-        sampler = Sampler.from_generator(M.load_generator(run), "rich-pid")
+        sampler = Sampler.from_generator(builder.load_generator(run), "rich-pid")
         out[mode] = lambda c, _s=sampler: _s.sample(c, seed=0)
     return out
 
@@ -255,7 +254,7 @@ def kaon_cramer():
            "generator": {"hidden": [64, 64, 64]},
            "discriminator": {"hidden": [64, 64, 64], "critic_dim": 16},
            "optimizer": {"generator_lr": 1e-3, "discriminator_lr": 1e-3}}
-    gan = M.build("cramer", "rich-pid", cfg, stats)
+    gan = builder.build("cramer", "rich-pid", cfg, stats)
     gan.compile()
     ds = (tf.data.Dataset.from_tensor_slices((x, c, np.ones(len(x), np.float32)))
           .shuffle(len(x), seed=0).repeat().batch(128, drop_remainder=True))

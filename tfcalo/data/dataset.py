@@ -1,7 +1,7 @@
 """Reading the canonical dataset artifact: metadata, tf.data input, numpy loading, weights.
 
 The artifact is written by :func:`tfcalo.data.artifact.write_artifact` (through
-``components/ingest.py``). Training streams it with :meth:`Dataset.tf_dataset`: shards are
+:func:`tfcalo.data.ingest.run_ingest`). Training streams it with :meth:`Dataset.tf_dataset`: shards are
 read by a parallel interleave, examples shuffled (seeded), batched, and only then parsed
 (one ``tf.io.parse_example`` + ``tf.io.decode_raw`` per batch), then prefetched.
 

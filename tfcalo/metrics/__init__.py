@@ -25,12 +25,13 @@ from tfcalo.metrics.prd import prd_auc, prd_auc_score, prd_curve, seed000_score
 from tfcalo.metrics.resolution import (
     binned_response,
     bootstrap_resolution,
+    compare_response,
     mu90_sigma90,
     mu90_sigma90_rows,
 )
 
 __all__ = [
-    "binned_response", "bootstrap_resolution", "classifier_auc_observables", "classifier_auc_showers", "fpd", "frd",
+    "binned_response", "bootstrap_resolution", "classifier_auc_observables", "classifier_auc_showers", "compare_response", "fpd", "frd",
     "frechet_distance", "frechet_distance_gaussian", "gaussian_fit", "jsd", "jsd_fidelity",
     "ks_statistic", "mu90_sigma90", "mu90_sigma90_rows", "prd_auc", "prd_auc_score", "prd_curve",
     "seed000_score", "wasserstein1", "weighted_auc",

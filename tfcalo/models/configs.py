@@ -80,6 +80,13 @@ class SAGANGenerator:
     filters: int = 32
     attention: bool = True
     sync_batchnorm: bool = True
+    # "cells": every cell from the network; "shape_energy": a softmax shape times one
+    # generated total per shower, primary energy * sf_ref * exp(delta) (the sampling fraction
+    # and its fluctuations learned as one number). sf_ref 0: the training data's median.
+    output: str = "cells"
+    sf_ref: float = 0.0
+    # lhcb-ecal: give the network the track slopes px/pz and py/pz besides the conditions.
+    slope_features: bool = False
 
 
 @dataclass
@@ -108,6 +115,11 @@ class SAGANDiscriminator:
     aux_scales: list[float] = field(default_factory=list)
     aux_clip: float = 5.0
     aux_pretrain_steps: int = 200
+    # The adversarial head also sees log(deposit / (primary energy * sf_ref)) * energy_gain,
+    # so the critic resolves the sampling fraction at the per-cent level.
+    energy_input: bool = False
+    energy_gain: float = 30.0
+    slope_features: bool = False
 
 
 @dataclass
@@ -173,6 +185,8 @@ class CramerConfig:
 
 
 CONFIG_CLASSES = {"2dgan": TwoDGANConfig, "sagan": SAGANConfig, "cramer": CramerConfig}
+#: The model families, in the order the CLI and errors list them.
+MODEL_NAMES = tuple(CONFIG_CLASSES)
 
 # Which detector kinds each model family supports.
 MODEL_KINDS = {"2dgan": ("volume3d",), "sagan": ("image2d",),

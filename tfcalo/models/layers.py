@@ -315,6 +315,29 @@ def shower_transform_args(detector, stats: dict | None, transform: dict) -> dict
             "max_value": max_value}
 
 
+def primary_energy(detector, conditions):
+    """Primary energy in the detector's shower energy unit, (B,) float32 (tf).
+
+    lhcb-ecal: |p| in GeV x 1000 (deposits are in MeV); cern-ecal: Ep in GeV. The numpy
+    counterpart in GeV is :func:`tfcalo.physics.primary_energy_gev`.
+    """
+    if detector.name == "lhcb-ecal":
+        return tf.norm(conditions[:, 3:6], axis=1) * 1000.0
+    if detector.name == "cern-ecal":
+        return conditions[:, 0]
+    raise ConfigError(f"detector {detector.name} has no primary energy")
+
+
+def slope_features(detector, conditions):
+    """lhcb-ecal track slopes (B, 2): px/pz / 0.17 and py/pz / 0.14, about unit spread for the
+    detector's slope ranges (+-0.3 and +-0.25). A network given only standardised px, py, pz
+    has to learn the division itself."""
+    if detector.name != "lhcb-ecal":
+        raise ConfigError(f"config key 'slope_features' needs lhcb-ecal, not {detector.name}")
+    pz = tf.maximum(conditions[:, 5:6], 1e-3)
+    return tf.concat([conditions[:, 3:4] / pz / 0.17, conditions[:, 4:5] / pz / 0.14], axis=1)
+
+
 def call_nonempty(fn, noise, conditions):
     """``fn(noise, conditions)`` for every batch size B >= 0, never calling ``fn`` on B = 0.
 
@@ -341,7 +364,42 @@ def call_nonempty(fn, noise, conditions):
     return fn(pad(noise), pad(conditions))[:b]
 
 
-class GeneratorBase(keras.Model):
+class ShowerNetwork(keras.Model):
+    """What every generator and critic holds: the detector, the condition normalisation and
+    the shower transform (Keras layers, so a SavedModel takes and returns physical units),
+    and the ``get_config`` of those constructor arguments.
+
+    Args:
+        detector: detector name.
+        size: the network's one size argument, ``{"latent_dim": n}`` (generators) or
+            ``{"out_dim": n}`` (critics); set as an int attribute and recorded in the config.
+        condition_norm: :class:`ConditionNormalization` arguments.
+        shower_transform: :class:`ShowerTransform` arguments.
+        kwargs: ``name``; other Keras keywords are ignored.
+    """
+
+    def __init__(self, detector: str, size: dict[str, int], condition_norm: dict,
+                 shower_transform: dict, **kwargs):
+        super().__init__(name=kwargs.pop("name", None))
+        from tfcalo.detectors import get_detector
+
+        self.detector = get_detector(detector)
+        (key, value), = size.items()
+        setattr(self, key, int(value))
+        self.cond_norm = ConditionNormalization(**condition_norm)
+        self.transform = ShowerTransform(**shower_transform)
+        self._base_config = {"detector": self.detector.name, key: int(value),
+                             "condition_norm": condition_norm,
+                             "shower_transform": shower_transform}
+
+    def build(self, input_shape):  # sublayers build on the first call
+        self.built = True
+
+    def get_config(self):
+        return dict(self._base_config)
+
+
+class GeneratorBase(ShowerNetwork):
     """Common generator contract: ``generator([noise, conditions]) -> showers``.
 
     noise (B, latent_dim) standard normal; conditions (B, n_conditions) PHYSICAL; returns
@@ -352,33 +410,24 @@ class GeneratorBase(keras.Model):
 
     def __init__(self, detector: str, latent_dim: int, condition_norm: dict,
                  shower_transform: dict, **kwargs):
-        super().__init__(name=kwargs.pop("name", None))
-        from tfcalo.detectors import get_detector
-
-        self.detector = get_detector(detector)
-        self.latent_dim = int(latent_dim)
-        self.cond_norm = ConditionNormalization(**condition_norm)
-        self.transform = ShowerTransform(**shower_transform)
-        self._base_config = {"detector": self.detector.name, "latent_dim": self.latent_dim,
-                             "condition_norm": condition_norm,
-                             "shower_transform": shower_transform}
-
-    def build(self, input_shape):  # sublayers build on the first call
-        self.built = True
+        super().__init__(detector, {"latent_dim": latent_dim}, condition_norm,
+                         shower_transform, **kwargs)
 
     def call(self, inputs, training=None):
         noise, conditions = inputs
 
-        def physical(z, c):
-            return self.transform.inverse(self.core(z, c, self.cond_norm(c), training))
-
-        return call_nonempty(physical, tf.cast(noise, tf.float32), tf.cast(conditions, tf.float32))
-
-    def get_config(self):
-        return dict(self._base_config)
+        return call_nonempty(lambda z, c: self.physical(z, c, training), tf.cast(noise, tf.float32), tf.cast(conditions, tf.float32))
 
 
-class CriticBase(keras.Model):
+    def physical(self, noise, conditions, training=None):
+        """PHYSICAL showers (B', *shower_shape) for B' >= 1 rows; by default the inverse
+        shower transform of ``core``. A family that builds showers in physical units (a
+        shape times a total energy) overrides this instead of ``core``."""
+        return self.transform.inverse(self.core(noise, conditions, self.cond_norm(conditions),
+                                                training))
+
+
+class CriticBase(ShowerNetwork):
     """Common critic contract: ``critic([showers, conditions]) -> dict`` of outputs.
 
     showers are PHYSICAL (B, *shower_shape). The output dict always has ``score``
@@ -391,19 +440,8 @@ class CriticBase(keras.Model):
 
     def __init__(self, detector: str, out_dim: int, condition_norm: dict,
                  shower_transform: dict, **kwargs):
-        super().__init__(name=kwargs.pop("name", None))
-        from tfcalo.detectors import get_detector
-
-        self.detector = get_detector(detector)
-        self.out_dim = int(out_dim)
-        self.cond_norm = ConditionNormalization(**condition_norm)
-        self.transform = ShowerTransform(**shower_transform)
-        self._base_config = {"detector": self.detector.name, "out_dim": self.out_dim,
-                             "condition_norm": condition_norm,
-                             "shower_transform": shower_transform}
-
-    def build(self, input_shape):  # sublayers build on the first call
-        self.built = True
+        super().__init__(detector, {"out_dim": out_dim}, condition_norm, shower_transform,
+                         **kwargs)
 
     def call(self, inputs, training=None):
         showers, conditions = inputs
@@ -413,6 +451,3 @@ class CriticBase(keras.Model):
 
     def score_transformed(self, t, conditions, training=None, showers=None) -> dict:
         raise NotImplementedError
-
-    def get_config(self):
-        return dict(self._base_config)

@@ -7,6 +7,13 @@ feeding (a) an auxiliary regressor head predicting k physics observables (scaled
 image and the conditions and (b) the adversarial head, which takes the regressor's prediction
 as an extra condition. ``set_regressor_trainable(False)`` freezes trunk and regressor
 (two-step training).
+
+Energy factorisation (``output="shape_energy"``, measured on Geant4 in docs/lhcb_g4.md): the
+generator's image is a softmax over cells (a normalised shape) and a separate head gives one
+number per shower, delta, with total deposit = primary energy * sf_ref * exp(delta); the critic
+(``energy_input``) sees log(deposit / (primary energy * sf_ref)) beside the image, so the
+sampling fraction and its per-cent fluctuations are one learned scalar instead of the sum
+of 900 cells.
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ from tfcalo.models.layers import (
     batch_norm,
     conv2d,
     dense,
+    primary_energy,
+    slope_features,
 )
+
+OUTPUTS = ("cells", "shape_energy")
 
 
 @keras.saving.register_keras_serializable(package="tfcalo")
@@ -31,13 +42,24 @@ class SAGANGenerator(GeneratorBase):
     Args:
         filters: base channel count (published models use 64-128).
         attention: add a self-attention block at 16x16.
+        output: "cells" (the image is the shower in the transformed space) or
+            "shape_energy" (softmax shape x primary energy x sf_ref x exp(delta)).
+        sf_ref: reference sampling fraction of "shape_energy" (deposit / primary energy,
+            both in the shower's energy unit... lhcb-ecal MeV/MeV).
+        slope_features: append the lhcb-ecal track slopes to the normalised conditions.
     """
 
     def __init__(self, detector: str = "lhcb-ecal", latent_dim: int = 64, filters: int = 32,
-                 attention: bool = True, sync_batchnorm: bool = True,
+                 attention: bool = True, sync_batchnorm: bool = True, output: str = "cells",
+                 sf_ref: float = 0.0, slope_features: bool = False,
                  condition_norm: dict | None = None, shower_transform: dict | None = None,
                  **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
+        if output not in OUTPUTS:
+            raise ValueError(f"SAGAN generator output must be one of {OUTPUTS}, not {output!r}")
+        if output == "shape_energy" and not sf_ref > 0:
+            raise ValueError("SAGAN generator output 'shape_energy' needs sf_ref > 0")
+        self.output_kind, self.sf_ref, self.slopes = output, float(sf_ref), bool(slope_features)
         h, w = self.detector.shower_shape
         self.seed = keras.Sequential([keras.layers.Dense(8 * 8 * 4 * filters),
                                       keras.layers.Reshape((8, 8, 4 * filters)),
@@ -56,13 +78,38 @@ class SAGANGenerator(GeneratorBase):
                                                          kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))])
         self.crop = keras.layers.Cropping2D((((32 - h) // 2, (32 - h + 1) // 2),
                                              ((32 - w) // 2, (32 - w + 1) // 2)))
+        if output == "shape_energy":
+            self.energy_head = keras.Sequential(
+                [keras.layers.Dense(64), keras.layers.LeakyReLU(0.2),
+                 keras.layers.Dense(1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))])
         self._config = {"filters": filters, "attention": attention,
-                        "sync_batchnorm": sync_batchnorm}
+                        "sync_batchnorm": sync_batchnorm, "output": output,
+                        "sf_ref": self.sf_ref, "slope_features": self.slopes}
+
+    def _image(self, h, training):
+        x = self.up2(self.up1(self.seed(h, training=training), training=training),
+                     training=training)
+        return self.crop(x)[..., 0]
+
+    def _inputs(self, noise, conditions, cond_norm):
+        feats = [noise, cond_norm]
+        if self.slopes:
+            feats.append(slope_features(self.detector, conditions))
+        return tf.concat(feats, axis=-1)
 
     def core(self, noise, conditions, cond_norm, training):
-        x = self.seed(tf.concat([noise, cond_norm], axis=-1), training=training)
-        x = self.up2(self.up1(x, training=training), training=training)
-        return tf.nn.relu(self.crop(x)[..., 0])
+        return tf.nn.relu(self._image(self._inputs(noise, conditions, cond_norm), training))
+
+    def physical(self, noise, conditions, training=None):
+        if self.output_kind == "cells":
+            return super().physical(noise, conditions, training)
+        h = self._inputs(noise, conditions, self.cond_norm(conditions))
+        logits = self._image(h, training)
+        flat = tf.reshape(logits, (tf.shape(logits)[0], -1))
+        shape = tf.reshape(tf.nn.softmax(flat, axis=-1), tf.shape(logits))
+        delta = self.energy_head(h, training=training)[:, 0]
+        total = primary_energy(self.detector, conditions) * self.sf_ref * tf.exp(delta)
+        return shape * total[:, None, None]
 
     def get_config(self):
         return {**super().get_config(), **self._config}
@@ -75,14 +122,23 @@ class SAGANDiscriminator(CriticBase):
     Args:
         n_aux: number of regression targets k (0: no regressor).
         spectral_norm, attention: switches of the trunk/head layers.
+        energy_input: the adversarial head also sees
+            ``energy_gain * log(deposit / (primary energy * sf_ref))`` (needs sf_ref > 0).
+        slope_features: append the lhcb-ecal track slopes to the normalised conditions.
     Outputs ``score`` (B, out_dim) and, when n_aux > 0, ``aux`` (B, k).
     """
 
     def __init__(self, detector: str = "lhcb-ecal", out_dim: int = 1, filters: int = 32,
                  hidden: int = 64, spectral_norm: bool = True, attention: bool = True,
-                 n_aux: int = 1, condition_norm: dict | None = None,
+                 n_aux: int = 1, energy_input: bool = False, energy_gain: float = 30.0,
+                 sf_ref: float = 0.0, slope_features: bool = False,
+                 condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, out_dim, condition_norm, shower_transform, **kwargs)
+        if energy_input and not sf_ref > 0:
+            raise ValueError("SAGAN critic energy_input needs sf_ref > 0")
+        self.energy_input, self.energy_gain = bool(energy_input), float(energy_gain)
+        self.sf_ref, self.slopes = float(sf_ref), bool(slope_features)
         sn = bool(spectral_norm)
         self.n_aux = int(n_aux)
         trunk = [conv2d(filters, 4, 2, spectral_norm=sn), keras.layers.LeakyReLU(0.2),
@@ -105,7 +161,15 @@ class SAGANDiscriminator(CriticBase):
                                           dense(self.out_dim, spectral_norm=sn)],
                                          name="adversarial_head")
         self._config = {"filters": filters, "hidden": hidden, "spectral_norm": sn,
-                        "attention": attention, "n_aux": self.n_aux}
+                        "attention": attention, "n_aux": self.n_aux,
+                        "energy_input": self.energy_input, "energy_gain": self.energy_gain,
+                        "sf_ref": self.sf_ref, "slope_features": self.slopes}
+
+    def _conditions(self, conditions):
+        c = self.cond_norm(conditions)
+        if self.slopes:
+            c = tf.concat([c, slope_features(self.detector, conditions)], axis=-1)
+        return c
 
     def set_regressor_trainable(self, trainable: bool) -> None:
         """Freeze (False) or unfreeze the shared trunk and the regressor head."""
@@ -114,19 +178,25 @@ class SAGANDiscriminator(CriticBase):
             self.regressor.trainable = trainable
             self.regressor_head.trainable = trainable
 
-    def regress(self, t, cond_norm, training=None):
-        """(B, k) scaled regression predictions from transformed images (B, H, W)."""
+    def regress(self, t, conditions, training=None):
+        """(B, k) scaled regression predictions from transformed images t (B, H, W) and
+        PHYSICAL conditions (B, n_conditions)."""
         feats = self.trunk(t[..., None], training=training)
-        return self._aux(feats, cond_norm, training)
+        return self._aux(feats, self._conditions(conditions), training)
 
     def _aux(self, feats, cond_norm, training):
         r = self.regressor(feats, training=training)
         return self.regressor_head(tf.concat([r, cond_norm], axis=-1), training=training)
 
     def score_transformed(self, t, conditions, training=None, showers=None):
-        c = self.cond_norm(conditions)
+        c = self._conditions(conditions)
         feats = self.trunk(t[..., None], training=training)
         extra = [c]
+        if self.energy_input:
+            s = showers if showers is not None else self.transform.inverse(t)
+            deposit = tf.reduce_sum(tf.reshape(s, (tf.shape(s)[0], -1)), axis=1)
+            ratio = deposit / (primary_energy(self.detector, conditions) * self.sf_ref)
+            extra.append(self.energy_gain * tf.math.log(ratio + 1e-6)[:, None])
         out = {}
         if self.n_aux:
             out["aux"] = self._aux(feats, c, training)

@@ -97,7 +97,7 @@ class ConditionalGAN(keras.Model):
         model_name, config: recorded for get_config / run.json.
 
     Example:
-        >>> gan = tfcalo.models.build("sagan", "lhcb-ecal", {}, stats)
+        >>> gan = tfcalo.training.build.build("sagan", "lhcb-ecal", {}, stats)
         >>> gan.compile()
         >>> gan.fit(ds, epochs=1)
         >>> showers = gan.generate(conditions, seed=1)
@@ -330,7 +330,7 @@ class ConditionalGAN(keras.Model):
             targets = self._targets(real, conditions, targets)
             den = global_weight_sum(weights)
             with tf.GradientTape() as tape:
-                pred = disc.regress(disc.transform(real), disc.cond_norm(conditions), training=True)
+                pred = disc.regress(disc.transform(real), conditions, training=True)
                 loss = self._aux_loss(pred, targets, weights, den)
             opt.apply(tape.gradient(loss, variables), variables)
             return loss

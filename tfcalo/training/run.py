@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tfcalo.atomic import check_not_input, replace_dir
-from tfcalo.config import apply_overrides, load_toml
+from tfcalo.atomic import atomic_write_text, check_not_input, replace_dir
+from tfcalo.config import apply_overrides, deep_merge, load_toml
 from tfcalo.errors import (
     ArtifactError,
     ConfigError,
@@ -40,9 +40,8 @@ from tfcalo.errors import (
     TrainingDivergedError,
     unknown_name,
 )
+from tfcalo.training.run_record import GENERATOR_WEIGHTS, RUN_JSON, read_run
 
-RUN_JSON = "run.json"
-GENERATOR_WEIGHTS = "generator.weights.h5"
 LAST_GENERATOR_WEIGHTS = "last.generator.weights.h5"  # with model selection: the last epoch's
 MODEL_WEIGHTS = "model.weights.h5"
 DEFAULT_EPOCHS = 10
@@ -59,22 +58,6 @@ Log = Callable[[str], None]
 # --------------------------------------------------------------------------------------
 
 
-def merge_config(base: dict, update: dict) -> dict:
-    """Deep-merge ``update`` into a copy of ``base`` (sections merge, values replace).
-
-    Example:
-        >>> merge_config({"optimizer": {"lr": 1.0, "beta": 0.5}}, {"optimizer": {"lr": 2.0}})
-        {'optimizer': {'lr': 2.0, 'beta': 0.5}}
-    """
-    out = json.loads(json.dumps(base))
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_config(out[key], value)
-        else:
-            out[key] = json.loads(json.dumps(value))
-    return out
-
-
 def resolve_config(
     model: str,
     detector: str,
@@ -84,7 +67,7 @@ def resolve_config(
 ) -> dict:
     """The full config of a run: model defaults <- ``config`` <- TOML file <- overrides.
 
-    Validated by :func:`tfcalo.models.resolve_config` (types, choices, unknown keys naming
+    Validated by :func:`tfcalo.training.build.resolve_config` (types, choices, unknown keys naming
     the nearest valid key) and returned as the complete nested dict.
 
     Args:
@@ -99,18 +82,18 @@ def resolve_config(
         model that does not support the detector.
     """
     from tfcalo.config import to_dict
-    from tfcalo.models import MODEL_NAMES, default_config
-    from tfcalo.models import resolve_config as validate
+    from tfcalo.training.build import MODEL_NAMES, default_config
+    from tfcalo.training.build import resolve_config as validate
 
     if model not in MODEL_NAMES:
         raise unknown_name("model", model, MODEL_NAMES)
     resolved = default_config(model, detector)
     if config:
-        resolved = merge_config(resolved, config)
+        resolved = deep_merge(resolved, config)
     if config_file is not None:
-        resolved = merge_config(resolved, load_toml(config_file))
+        resolved = deep_merge(resolved, load_toml(config_file))
     if overrides:
-        resolved = merge_config(resolved, apply_overrides({}, list(overrides)))
+        resolved = deep_merge(resolved, apply_overrides({}, list(overrides)))
     resolved = to_dict(validate(model, detector, resolved))
     check_config_values(resolved)
     return resolved
@@ -156,20 +139,6 @@ def check_config_values(config: dict, where: str = "") -> None:
 # --------------------------------------------------------------------------------------
 # run directory state
 # --------------------------------------------------------------------------------------
-
-
-def read_run(run_dir: str | Path) -> dict:
-    """``run.json`` of a run directory (ArtifactError if missing or not JSON)."""
-    path = Path(run_dir) / RUN_JSON
-    if not path.is_file():
-        raise ArtifactError(f"{run_dir} is not a trained run directory (no {RUN_JSON})")
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(record, dict):
-        raise ArtifactError(f"{path} is not a run record (a JSON object)")
-    return record
 
 
 def run_state(run_dir: str | Path) -> str:
@@ -464,13 +433,14 @@ def train_run(
     work.mkdir(parents=True, exist_ok=True)
     try:
         backup_dir = work / "backup"
-        resume_epoch = _backup_epoch(backup_dir) if previous is not None else 0
+        resume_epoch = (restore_point(backup_dir, work / "checkpoints", log)
+                        if previous is not None else 0)
         if previous is not None:
             log(f"resuming the unfinished run in {out} from epoch {resume_epoch}")
 
         import keras
 
-        from tfcalo.models import build
+        from tfcalo.training.build import build
         from tfcalo.training.callbacks import EpochCheckpoint, GANTensorBoard, RunRecord, is_chief
         from tfcalo.training.strategy import get_strategy
 
@@ -635,6 +605,85 @@ def resample(batched: Any, batch_size: int, w_max: float, seed: int) -> Any:
     ds = batched.unbatch().enumerate().filter(keep)
     ds = ds.map(lambda i, ex: (ex[0], ex[1], tf.ones_like(ex[2])))
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+BACKUP_WEIGHTS = "latest.weights.h5"  # keras.callbacks.BackupAndRestore's file names
+BACKUP_METADATA = "training_metadata.json"
+
+
+def _h5_readable(path: Path) -> bool:
+    """True if HDF5 file ``path`` opens and every dataset in it reads back (a file torn by a
+    full disk or a kill during the write does not)."""
+    import h5py
+
+    def read(_name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            obj[()]
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(read)
+    except Exception:  # noqa: BLE001 - h5py raises OSError, RuntimeError, KeyError...
+        return False
+    return True
+
+
+def _metadata_epoch(path: Path) -> int | None:
+    try:
+        epoch = json.loads(path.read_text())["epoch"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 \
+        else None
+
+
+def restore_point(backup_dir: Path, checkpoints: Path, log: Log) -> int:
+    """Make ``backup_dir`` hold a state that loads, and return its epoch (0: start over).
+
+    Candidates, the most epochs first: the backup (``latest.weights.h5`` +
+    ``training_metadata.json``), its previous copy (``.bkp`` of both, kept by
+    ``BackupAndRestore(double_checkpoint=True)``) and the epoch checkpoints (whole GAN,
+    written by rename, so never torn). The first whose weights file reads back completely
+    wins; if it is not the backup itself, it is copied into place (one log line). If every
+    candidate is damaged, the backup is removed and training starts again from epoch 1 (one
+    log line).
+    """
+    from tfcalo.training.callbacks import EpochCheckpoint
+
+    latest, meta = backup_dir / BACKUP_WEIGHTS, backup_dir / BACKUP_METADATA
+    candidates: list[tuple[int, int, Path, str]] = []  # (epoch, preference, weights, label)
+    for rank, (weights, metadata, label) in enumerate((
+            (latest, meta, "the latest backup"),
+            (latest.with_name(latest.name + ".bkp"), meta.with_name(meta.name + ".bkp"),
+             "the previous backup"))):
+        epoch = _metadata_epoch(metadata) if weights.is_file() else None
+        if weights.is_file() or metadata.is_file():
+            candidates.append((-1 if epoch is None else epoch, -rank, weights, label))
+    for path in sorted(Path(checkpoints).glob("epoch-*.weights.h5")):
+        try:
+            epoch = int(path.name.split("-")[1].split(".")[0])
+        except (IndexError, ValueError):
+            continue
+        if path == EpochCheckpoint.path_for(checkpoints, epoch):
+            candidates.append((epoch, -2, path, f"checkpoint {path.name}"))
+    if not candidates:
+        return 0
+    for epoch, _, weights, label in sorted(candidates, reverse=True):
+        if epoch < 1 or not _h5_readable(weights):
+            continue
+        if weights != latest:
+            tmp = backup_dir / f".restore-{os.getpid()}.weights.h5"
+            backup_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(weights, tmp)
+            os.replace(tmp, latest)
+            atomic_write_text(meta, json.dumps({"epoch": epoch, "batch": 0}))
+            log(f"the latest training backup in {backup_dir} is damaged or incomplete; "
+                f"resuming from {label} (epoch {epoch}) instead")
+        return epoch
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    log(f"the training backup in {backup_dir} is damaged and no earlier copy reads back; "
+        "training starts again from epoch 1")
+    return 0
 
 
 def _backup_epoch(backup_dir: Path) -> int:

@@ -2,7 +2,7 @@
 
 ``get_strategy("auto")`` returns MultiWorkerMirroredStrategy when TF_CONFIG describes more
 than one worker, MirroredStrategy when more than one GPU is visible, else the default
-strategy. Build the GAN (``tfcalo.models.build``) and ``compile`` it inside
+strategy. Build the GAN (``tfcalo.training.build.build``) and ``compile`` it inside
 ``strategy.scope()``; ``fit`` then splits every global batch across the replicas.
 """
 

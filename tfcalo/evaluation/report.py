@@ -1,9 +1,9 @@
 """The validation report: PNG plots (matplotlib, Agg), report.html and TensorBoard summaries.
 
-:func:`write_report` takes an :class:`tfcalo.evaluation.EvaluationResult` and writes into a
+:func:`write_report` takes an :class:`tfcalo.evaluation.validation.EvaluationResult` and writes into a
 directory::
 
-    metrics.json        every number (evaluation.EvaluationResult.metrics + provenance)
+    metrics.json        every number (validation.EvaluationResult.metrics + provenance)
     blessing.json       {"blessed": bool, "checks": [...]}
     plots/*.png         observables with ratio panels, mean showers, profiles,
                         sampling fraction / resolution against energy, PRD curves
@@ -24,8 +24,25 @@ import numpy as np
 from tfcalo import physics
 from tfcalo.atomic import atomic_write_text
 from tfcalo.detectors import Detector, get_detector
-
-REAL_COLOR, GEN_COLOR = "#1f1f1f", "#d62728"
+from tfcalo.evaluation.plots import (
+    DPI,
+    GEN_COLOR,
+    REAL_COLOR,
+    ROBUST_PERCENTILES,
+    axis_label,
+    binned_fractions,
+    finish_ratio_axis,
+    format_number,
+    hist_bins,
+    json_default,
+    outside_text,
+    pyplot,
+    ratio_limits,
+    ratio_points,
+    ratio_with_errors,
+    robust_edges,
+    slug,
+)
 
 #: Short explanations shown under the metrics table.
 EXPLANATIONS: dict[str, str] = {
@@ -67,167 +84,6 @@ EXPLANATIONS: dict[str, str] = {
 }
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-#: Percentiles of the real distribution that set an observable histogram's range, and the
-#: fraction of that range added on each side (on the log scale for log-x histograms).
-ROBUST_PERCENTILES, RANGE_WIDEN = (0.5, 99.5), 0.05
-#: Positive observables whose robust range spans more decades than this get log-spaced bins.
-LOG_X_DECADES = 2.0
-#: The ratio panel's y range when every ratio lies inside it; wider ranges in RATIO_WIDE.
-RATIO_NARROW, RATIO_WIDE, RATIO_MAX = (0.5, 1.5), (0.0, 2.0), 3.0
-DPI = 100
-
-
-def axis_label(label: str, unit: str) -> str:
-    """``"label [unit]"``, or just the label for a dimensionless quantity (unit "")."""
-    return f"{label} [{unit}]" if unit else label
-
-
-def hist_bins(n: int, max_bins: int) -> int:
-    """Bins for ``n`` showers: sqrt(n) (at least 10), at most ``max_bins``."""
-    return int(min(max_bins, max(10, round(math.sqrt(max(n, 0))))))
-
-
-def robust_edges(real: np.ndarray, bins: int) -> tuple[np.ndarray, bool]:
-    """Histogram edges from the real distribution alone; returns ``(edges, log_x)``.
-
-    The range is the ROBUST_PERCENTILES of the finite real values widened by RANGE_WIDEN of
-    its span on each side, so outliers (of either sample) do not squeeze the bulk into a few
-    bins. Positive values spanning more than LOG_X_DECADES decades get ``bins``
-    log-spaced edges (``log_x`` True). Integer-valued data (cell counts) get bins a whole
-    number of integers wide with edges at half-integers (at most ``bins`` over the real
-    range), so no bin holds one integer more than its neighbour. Unweighted (sWeights can be
-    negative; the range only needs to hold the bulk).
-    """
-    x = np.asarray(real, np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return np.linspace(-0.5, 0.5, bins + 1), False
-    lo, hi = (float(v) for v in np.percentile(x, ROBUST_PERCENTILES))
-    if hi <= lo:
-        half = max(0.5, 0.05 * abs(lo))
-        return np.linspace(lo - half, hi + half, bins + 1), False
-    if lo > 0 and hi / lo > 10 ** LOG_X_DECADES:
-        pad = (hi / lo) ** RANGE_WIDEN
-        return np.geomspace(lo / pad, hi * pad, bins + 1), True
-    if np.all(x == np.round(x)):  # counts: integer-wide bins centred on the integers
-        width = max(1, math.ceil((hi - lo + 1) / bins))
-        start = math.floor(lo - RANGE_WIDEN * (hi - lo))
-        n = math.ceil((math.ceil(hi + RANGE_WIDEN * (hi - lo)) - start + 1) / width)
-        return start - 0.5 + width * np.arange(n + 1), False
-    pad = RANGE_WIDEN * (hi - lo)
-    return np.linspace(lo - pad, hi + pad, bins + 1), False
-
-
-def binned_fractions(x: np.ndarray, edges: np.ndarray, weights: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Fraction of ALL showers in each bin, its statistical error, and the fractions outside.
-
-    Args:
-        x: (N,) values (non-finite ones count as outside).
-        edges: (B+1,) increasing bin edges.
-        weights: (N,) per-shower weights or None.
-
-    Returns:
-        ``(fraction (B,), error (B,), below, above)``: fraction = sum of weights in the bin /
-        sum of all weights, error = sqrt(sum of squared weights in the bin) / sum of all
-        weights (Poisson for unit weights), below = underflow fraction, above = the rest
-        (overflow and non-finite values), so sum(fraction) + below + above = 1.
-    """
-    x = np.asarray(x, np.float64)
-    w = np.ones_like(x) if weights is None else np.asarray(weights, np.float64)
-    total = float(w.sum())
-    if len(x) == 0 or total == 0:
-        zero = np.zeros(len(edges) - 1)
-        return zero, zero, 0.0, 0.0
-    ok = np.isfinite(x)
-    h = np.histogram(x[ok], edges, weights=w[ok])[0]
-    h2 = np.histogram(x[ok], edges, weights=w[ok] ** 2)[0]
-    frac = h / total
-    below = float(w[ok & (x < edges[0])].sum() / total)
-    return frac, np.sqrt(h2) / abs(total), below, float(1.0 - frac.sum() - below)
-
-
-def ratio_with_errors(num: np.ndarray, num_err: np.ndarray, den: np.ndarray,
-                      den_err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bin-wise ``num / den`` and its error (relative errors added in quadrature).
-
-    Bins with ``den <= 0`` give NaN (``+inf`` if ``num > 0`` there: generated showers where
-    the reference has none); bins with ``num == 0`` give 0 with error ``num_err / den``.
-    """
-    num, den = np.asarray(num, float), np.asarray(den, float)
-    num_err, den_err = np.asarray(num_err, float), np.asarray(den_err, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(den > 0, num / den, np.where(num > 0, np.inf, np.nan))
-        rel = np.sqrt(np.where(num > 0, (num_err / num) ** 2, 0.0)
-                      + np.where(den > 0, (den_err / den) ** 2, 0.0))
-        err = np.where(num > 0, np.abs(ratio) * rel, num_err / den)
-    err = np.where(np.isfinite(ratio), err, np.nan)
-    return ratio, err
-
-
-def ratio_limits(ratios: list[np.ndarray]) -> tuple[float, float]:
-    """RATIO_NARROW if every finite ratio lies inside it, else RATIO_WIDE stretched up to
-    RATIO_MAX to hold the largest finite ratio (larger ones are drawn as arrows)."""
-    vals = np.concatenate([np.ravel(np.asarray(r, float)) for r in ratios]) if ratios else \
-        np.zeros(0)
-    vals = vals[np.isfinite(vals)]
-    if vals.size == 0 or (vals.min() >= RATIO_NARROW[0] and vals.max() <= RATIO_NARROW[1]):
-        return RATIO_NARROW
-    return RATIO_WIDE[0], float(min(RATIO_MAX, max(RATIO_WIDE[1], 1.1 * vals.max())))
-
-
-def _ratio_points(rax, x: np.ndarray, ratio: np.ndarray, lim: tuple[float, float],
-                  err: np.ndarray | None = None, xerr=None, color: str = GEN_COLOR,
-                  marker: str = "o", markersize: float = 3, **line) -> None:
-    """Ratio points with error bars; values beyond ``lim`` as arrows at the panel edge."""
-    x, ratio = np.asarray(x, float), np.asarray(ratio, float)
-    inside = np.isfinite(ratio) & (ratio >= lim[0]) & (ratio <= lim[1])
-    if line:
-        rax.plot(x, np.where(inside, ratio, np.nan), color=color, **line)
-    sel = inside
-    xe = None
-    if xerr is not None:
-        xe = np.asarray(xerr, float)
-        xe = xe[:, sel] if xe.ndim == 2 else xe[sel]
-    rax.errorbar(x[sel], ratio[sel], yerr=None if err is None else np.asarray(err)[sel],
-                 xerr=xe, fmt=marker, color=color, markersize=markersize, elinewidth=0.8,
-                 capsize=0, linestyle="none")
-    span = lim[1] - lim[0]
-    high = ratio > lim[1]  # includes +inf
-    low = np.isfinite(ratio) & (ratio < lim[0])
-    rax.plot(x[high], np.full(high.sum(), lim[1] - 0.06 * span), "^", color=color,
-             markersize=markersize + 2, linestyle="none")
-    rax.plot(x[low], np.full(low.sum(), lim[0] + 0.06 * span), "v", color=color,
-             markersize=markersize + 2, linestyle="none")
-
-
-def _finish_ratio_axis(rax, lim: tuple[float, float], xlabel: str) -> None:
-    rax.axhline(1.0, color="grey", linewidth=0.8)
-    rax.set_ylim(*lim)
-    rax.set_ylabel("gen / real")
-    rax.set_xlabel(xlabel)
-    rax.grid(axis="y", alpha=0.3)
-
-
-def _outside_text(below: float, above: float) -> str:
-    """Legend suffix such as " (3% below, 45% above range)"; empty if nothing is outside."""
-    def pct(f: float) -> str:
-        return f"{100 * f:.1f}%" if f < 0.1 else f"{100 * f:.0f}%"
-
-    parts = [f"{pct(f)} {side}" for f, side in ((below, "below"), (above, "above"))
-             if f >= 0.0005]
-    return f" ({', '.join(parts)} range)" if parts else ""
-
-
 def _hist_with_ratio(plt, path: Path, real: np.ndarray, gen: np.ndarray,
                      weights: np.ndarray | None, label: str, unit: str, bins: int,
                      gen_weights: np.ndarray | None = None) -> dict:
@@ -245,11 +101,11 @@ def _hist_with_ratio(plt, path: Path, real: np.ndarray, gen: np.ndarray,
                                   gridspec_kw={"height_ratios": [3, 1.2], "hspace": 0.06})
     real_name = "real (weighted)" if weights is not None else "real"
     ax.stairs(fr, edges, color=REAL_COLOR, linewidth=1.5,
-              label=f"{real_name}{_outside_text(*out_r)}")
+              label=f"{real_name}{outside_text(*out_r)}")
     ax.errorbar(centres, fr, yerr=er, fmt="none", color=REAL_COLOR, elinewidth=0.8)
     gen_name = "generated (weighted)" if gen_weights is not None else "generated"
     ax.stairs(fg, edges, color=GEN_COLOR, linewidth=1.3,
-              label=f"{gen_name}{_outside_text(*out_g)}")
+              label=f"{gen_name}{outside_text(*out_g)}")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlim(edges[0], edges[-1])
@@ -258,9 +114,9 @@ def _hist_with_ratio(plt, path: Path, real: np.ndarray, gen: np.ndarray,
     ax.legend(frameon=False, fontsize=8)
     ax.set_title(label)
     lim = ratio_limits([ratio])
-    _ratio_points(rax, centres, ratio, lim, rerr,
+    ratio_points(rax, centres, ratio, lim, rerr,
                   xerr=np.vstack([centres - edges[:-1], edges[1:] - centres]))
-    _finish_ratio_axis(rax, lim, axis_label(label, unit))
+    finish_ratio_axis(rax, lim, axis_label(label, unit))
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return {"edges": edges, "log_x": log_x, "outside_real": tuple(out_r),
@@ -310,8 +166,8 @@ def _profile(plt, path: Path, real: np.ndarray, gen: np.ndarray, xlabel: str,
     ax.legend(frameon=False, fontsize=8)
     ratio, _ = ratio_with_errors(gen, np.zeros_like(gen), real, np.zeros_like(real))
     lim = ratio_limits([ratio])
-    _ratio_points(rax, x, ratio, lim)
-    _finish_ratio_axis(rax, lim, xlabel)
+    ratio_points(rax, x, ratio, lim)
+    finish_ratio_axis(rax, lim, xlabel)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
@@ -331,8 +187,8 @@ def _energy_bins(plt, path: Path, eb: dict) -> None:
         ax.legend(frameon=False, fontsize=8)
         ratio = np.array([np.nan if v is None else v for v in eb[f"{key}_ratio"]], float)
         lim = ratio_limits([ratio])
-        _ratio_points(rax, e, ratio, lim, markersize=4)
-        _finish_ratio_axis(rax, lim, "primary energy [GeV]")
+        ratio_points(rax, e, ratio, lim, markersize=4)
+        finish_ratio_axis(rax, lim, "primary energy [GeV]")
         rax.set_xscale("log")
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
@@ -357,10 +213,10 @@ def write_plots(detector: Detector | str, plots: dict, plot_dir: Path, bins: int
                 ) -> list[tuple[str, str]]:
     """Write every PNG into ``plot_dir``; return ``[(file name, caption)]`` in report order.
 
-    ``plots`` is :attr:`tfcalo.evaluation.EvaluationResult.plots`.
+    ``plots`` is :attr:`tfcalo.evaluation.validation.EvaluationResult.plots`.
     """
     det = get_detector(detector)
-    plt = _plt()
+    plt = pyplot()
     plot_dir.mkdir(parents=True, exist_ok=True)
     made: list[tuple[str, str]] = []
     unit = det.energy_unit
@@ -402,7 +258,7 @@ def write_plots(detector: Detector | str, plots: dict, plot_dir: Path, bins: int
     made.append(("prd_curves.png", "Precision-recall curves for distributions: raw showers "
                  "and physics observables."))
     for name, real in plots["observables_real"].items():
-        fname = f"obs_{_slug(name)}.png"
+        fname = f"obs_{slug(name)}.png"
         label, obs_unit = physics.observable_axis(det, name)
         drawn = _hist_with_ratio(plt, plot_dir / fname, np.asarray(real, float),
                                  np.asarray(plots["observables_gen"][name], float),
@@ -419,22 +275,6 @@ def write_plots(detector: Detector | str, plots: dict, plot_dir: Path, bins: int
     return made
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-
-
-def _fmt(x) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int | float):
-        if not math.isfinite(x):
-            return str(x)
-        return f"{x:.4g}"
-    return html.escape(str(x))
-
-
 def render_html(metrics: dict, blessing: dict, figures: list[tuple[str, str]],
                 provenance: dict) -> str:
     """The report page (self-contained HTML; images as relative links under plots/)."""
@@ -447,9 +287,9 @@ def render_html(metrics: dict, blessing: dict, figures: list[tuple[str, str]],
     rows = []
     for c in blessing["checks"]:
         mark = "pass" if c["passed"] else "FAIL"
-        rows.append(f"<tr><td>{html.escape(c['metric'])}</td><td>{_fmt(c['value'])}</td>"
-                    f"<td>{_fmt(base.get(c['metric']))}</td>"
-                    f"<td>{html.escape(c['op'])} {_fmt(c['threshold'])}</td>"
+        rows.append(f"<tr><td>{html.escape(c['metric'])}</td><td>{format_number(c['value'])}</td>"
+                    f"<td>{format_number(base.get(c['metric']))}</td>"
+                    f"<td>{html.escape(c['op'])} {format_number(c['threshold'])}</td>"
                     f"<td class='{mark.lower()}'>{mark}</td>"
                     f"<td class='how'>{html.escape(str(c.get('how', '')))}</td></tr>")
     checked = {c["metric"] for c in blessing["checks"]}
@@ -460,19 +300,19 @@ def render_html(metrics: dict, blessing: dict, figures: list[tuple[str, str]],
                 "resolution_ratio_max_deviation", "resolution_ratio_mean_deviation"):
         if key in checked or metrics.get(key) is None:
             continue
-        val, bval = _fmt(metrics[key]), _fmt(base.get(key))
+        val, bval = format_number(metrics[key]), format_number(base.get(key))
         if key == "fpd":
-            val += f" &plusmn; {_fmt(metrics.get('fpd_error'))}"
-            bval += f" &plusmn; {_fmt(base.get('fpd_error'))}" if base else ""
+            val += f" &plusmn; {format_number(metrics.get('fpd_error'))}"
+            bval += f" &plusmn; {format_number(base.get('fpd_error'))}" if base else ""
         extra.append(f"<tr><td>{key}</td><td>{val}</td><td>{bval}</td><td>-</td>"
                      "<td>info</td><td></td></tr>")
     base_obs = base.get("observables", {})
     obs_rows = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{_fmt(v['real_mean'])} &plusmn; "
-        f"{_fmt(v['real_std'])}</td><td>{_fmt(v['gen_mean'])} &plusmn; {_fmt(v['gen_std'])}"
-        f"</td><td>{_fmt(v['ks'])}</td><td>{_fmt(base_obs.get(n, {}).get('ks'))}</td>"
-        f"<td>{_fmt(v['w1'])}</td>"
-        f"<td>{_fmt(metrics.get('jsd_per_observable', {}).get(n))}</td></tr>"
+        f"<tr><td>{html.escape(n)}</td><td>{format_number(v['real_mean'])} &plusmn; "
+        f"{format_number(v['real_std'])}</td><td>{format_number(v['gen_mean'])} &plusmn; {format_number(v['gen_std'])}"
+        f"</td><td>{format_number(v['ks'])}</td><td>{format_number(base_obs.get(n, {}).get('ks'))}</td>"
+        f"<td>{format_number(v['w1'])}</td>"
+        f"<td>{format_number(metrics.get('jsd_per_observable', {}).get(n))}</td></tr>"
         for n, v in metrics.get("observables", {}).items())
     if base:
         verdict = ("passes" if base.get("blessed") else
@@ -487,13 +327,13 @@ def render_html(metrics: dict, blessing: dict, figures: list[tuple[str, str]],
     sp = metrics.get("speed")
     if sp:
         srows = "".join(
-            f"<tr><td>{b}</td><td>{_fmt(v['ms_per_shower'])}</td>"
-            f"<td>{_fmt(sp['speedup'].get(b))}</td><td>{v['repeats']}</td></tr>"
+            f"<tr><td>{b}</td><td>{format_number(v['ms_per_shower'])}</td>"
+            f"<td>{format_number(sp['speedup'].get(b))}</td><td>{v['repeats']}</td></tr>"
             for b, v in sp["batch"].items())
         speed_html = (
             "<h2>Generation speed</h2><table><tr><th>batch</th><th>ms per shower</th>"
             "<th>speed-up vs Geant4</th><th>timed calls</th></tr>" + srows + "</table>"
-            f"<p>Detailed simulation replaced: {_fmt(sp.get('geant4_ms_per_shower'))} ms per "
+            f"<p>Detailed simulation replaced: {format_number(sp.get('geant4_ms_per_shower'))} ms per "
             f"shower ({html.escape(str(sp.get('geant4_note') or 'unknown'))}). Median over "
             "timed calls after one warm-up call (CaloChallenge protocol).</p>")
     prov = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
@@ -578,7 +418,7 @@ def write_report(out_dir: str | Path, result, provenance: dict | None = None,
 
     Args:
         out_dir: existing or new directory (files inside are overwritten).
-        result: :class:`tfcalo.evaluation.EvaluationResult`.
+        result: :class:`tfcalo.evaluation.validation.EvaluationResult`.
         provenance: model/data description shown in the report and stored in metrics.json.
         bins: histogram bins of the observable plots.
         tensorboard: also write TensorBoard summaries under out_dir/tensorboard.
@@ -593,19 +433,11 @@ def write_report(out_dir: str | Path, result, provenance: dict | None = None,
     metrics["provenance"] = provenance
     metrics["blessed"] = result.blessing["blessed"]
     figures = write_plots(metrics["detector"], result.plots, out / "plots", bins=bins)
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=_json))
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=json_default))
     atomic_write_text(out / "blessing.json", json.dumps(result.blessing, indent=2,
-                                                        default=_json))
+                                                        default=json_default))
     page = render_html(metrics, result.blessing, figures, provenance)
     atomic_write_text(out / "report.html", page)
     if tensorboard:
         write_tensorboard(out / "tensorboard", metrics, out / "plots", figures)
     return out / "report.html"
-
-
-def _json(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x)}")

@@ -1,9 +1,9 @@
-"""The AdaGAN ensemble report (tfcalo.ensemble_report) and its pipeline component.
+"""The AdaGAN ensemble report (tfcalo.evaluation.ensemble_report) and its pipeline component.
 
 Known answers on arrays (a "member" that is the real showers themselves has sampling-fraction
 ratio 1 and the real PCA variances; one scaled by 1.1 has ratio 1.1 in every bin), then the
 whole report from paths: two untrained tiny 2DGAN run directories (built and saved the way
-``tfcalo.models.load_generator`` reads them: no training, so the file stays fast), ensembles
+``tfcalo.training.build.load_generator`` reads them: no training, so the file stays fast), ensembles
 assembled with the ensemble component, and fake evaluation directories.
 """
 
@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tfcalo.components import ensemble_report as component
-from tfcalo.components.ensemble import assemble
 from train_helpers import TINY, _toy_chunks
 
-from tfcalo import ensemble_report as er
 from tfcalo.data.artifact import write_artifact
 from tfcalo.data.dataset import Dataset
 from tfcalo.detectors import get_detector
 from tfcalo.errors import ArtifactError, ConfigError
+from tfcalo.evaluation import ensemble_report as er
 from tfcalo.pipeline import Artifact
+from tfcalo.training.adagan import assemble
 
 T = 2
 
@@ -47,11 +47,11 @@ def test_split(dataset) -> dict:
 def _tiny_run(out: Path, dataset: Path, seed: int, energy_scale: float = 1.0) -> Path:
     """An untrained tiny 2DGAN saved as a run directory (run.json + generator weights); its
     energies are multiplied by ``energy_scale`` (through the output transform's scale)."""
-    from tfcalo import models
+    from tfcalo.training import build as builder
 
     ds = Dataset.open(dataset)
     config = {**TINY["2dgan"], "seed": seed}
-    gan = models.build("2dgan", "cern-ecal", config, ds.stats)
+    gan = builder.build("2dgan", "cern-ecal", config, ds.stats)
     out.mkdir(parents=True)
     gan.generator.transform.scale.assign(gan.generator.transform.scale * energy_scale)
     gan.generator.save_weights(str(out / "generator.weights.h5"))
@@ -277,13 +277,13 @@ def test_component_factory_and_pipeline_wiring():
 
 def test_curves_with_ratio_errors_and_off_scale(tmp_path):
     """Error bars propagate into the ratio; off-scale and infinite ratios do not break the plot."""
-    from tfcalo.report import _plt, ratio_limits, ratio_with_errors
+    from tfcalo.evaluation.plots import pyplot, ratio_limits, ratio_with_errors
 
     x = np.array([5.0, 15.0, 25.0])
     real, gen = np.array([0.02, 0.02, 0.0]), np.array([0.2, 0.021, 0.1])
     e_real, e_gen = np.full(3, 0.001), np.full(3, 0.01)
     curves = {"real": real, "ensemble": gen}
-    er._curves_with_ratio(_plt(), tmp_path / "c.png", x, curves, "E [GeV]", "sf", "t",
+    er._curves_with_ratio(pyplot(), tmp_path / "c.png", x, curves, "E [GeV]", "sf", "t",
                           errors={"real": e_real, "ensemble": e_gen})
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     ratio, err = ratio_with_errors(gen, e_gen, real, e_real)

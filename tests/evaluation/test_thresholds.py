@@ -3,7 +3,7 @@ each known-bad perturbation is not.
 
 Two disjoint random halves of the Geant4 files (lhcb-ecal, cern-ecal) and of the RICH toy
 (sWeighted, both halves weighted) play real and "generated"; the perturbations of
-tfcalo.perturbations are applied to the generated half. bench/bench_thresholds.py prints the
+tfcalo.evaluation.perturbations are applied to the generated half. bench/bench_thresholds.py prints the
 full table at larger samples.
 """
 
@@ -13,8 +13,13 @@ import h5py
 import numpy as np
 import pytest
 
-from tfcalo.evaluation import EvaluateConfig, evaluate_arrays
-from tfcalo.perturbations import scale_energy, smear_energy, stretch_about, widen_transverse
+from tfcalo.evaluation.perturbations import (
+    scale_energy,
+    smear_energy,
+    stretch_about,
+    widen_transverse,
+)
+from tfcalo.evaluation.validation import EvaluateConfig, evaluate_arrays
 
 N_LHCB, N_CERN, N_RICH = 1500, 2500, 40000
 FAST = dict(threads=1, prd_runs=1, baseline=False, n_boot=50)

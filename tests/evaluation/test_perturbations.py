@@ -1,4 +1,4 @@
-"""tfcalo.perturbations: each known-bad perturbation does what it says, in numbers.
+"""tfcalo.evaluation.perturbations: each known-bad perturbation does what it says, in numbers.
 
 Synthetic showers check the definitions exactly; a slice of the Geant4 lhcb-ecal and
 cern-ecal files checks the measured effect on the observables the blessing looks at.
@@ -12,7 +12,7 @@ import pytest
 
 from tfcalo import physics
 from tfcalo.data import richtoy
-from tfcalo.perturbations import (
+from tfcalo.evaluation.perturbations import (
     scale_energy,
     smear_energy,
     stretch_about,

@@ -1,4 +1,4 @@
-"""tfcalo.evaluation: metrics dict, energy bins, blessing, config and speed measurement.
+"""tfcalo.evaluation.validation: metrics dict, energy bins, blessing, config and speed measurement.
 
 The headline tests compare two halves of the Geant4 lhcb-ecal slice (ideal values, blessed)
 and the same with the "generated" half's energy scaled by 1.1 (a broken generator: not
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tfcalo.errors import ConfigError
-from tfcalo.evaluation import (
+from tfcalo.evaluation.validation import (
     DEFAULT_THRESHOLDS,
     GEANT4_MS_PER_SHOWER,
     EvaluateConfig,

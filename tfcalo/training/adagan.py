@@ -11,8 +11,9 @@ weights for the next generator:
 with lambda* chosen so that sum_i w_i = 1. Examples the ensemble already covers (D ~ 1/2)
 get small weights; examples it misses (D ~ 1) get large ones.
 
-This module holds the numerics (numpy) and the mixture generator (Keras); the pipeline's
-boost-weight component wires them to artifacts.
+This module holds the numerics (numpy), the mixture generator (Keras) and the ensemble
+artifact (:func:`assemble`); the pipeline's boost-weight and ensemble components wire them to
+artifacts.
 """
 
 from __future__ import annotations
@@ -298,10 +299,44 @@ def read_ensemble(path: str | Path) -> dict:
     return record
 
 
+def assemble(out_dir: str | Path, model_dir: str | Path, previous: str | Path | None = None,
+             beta: float = 1.0, log: Callable[[str], None] | None = None) -> dict:
+    """Write the ensemble ``previous`` + [``model_dir``] into ``out_dir``.
+
+    The new member gets mixture weight ``beta`` and the previous members share ``1 - beta``
+    (:func:`updated_mixture`); without ``previous`` the model is the only member (beta 1).
+    ``out_dir`` gets ``ensemble.json`` and a ``run.json`` (``model: "ensemble"``, the
+    detector, data, stats and seed of ``model_dir``'s run record, members and betas), so that
+    evaluate, export and generate treat the ensemble like any trained model.
+
+    Returns:
+        ``{"size": number of members, "betas": mixture weights}``.
+    """
+    from tfcalo.training.run_record import RUN_JSON, read_run
+
+    members, betas = [], []
+    if previous is not None:
+        rec = read_ensemble(previous)
+        members, betas = rec["members"], rec["betas"]
+    else:
+        beta = 1.0
+    info = read_run(model_dir, required=("detector",))
+    members = [*members, str(Path(model_dir).resolve())]
+    betas = updated_mixture(betas, beta)
+    record = write_ensemble(out_dir, members, betas)
+    run = {"model": "ensemble", "detector": info["detector"], "data": info.get("data"),
+           "stats": info.get("stats"), "members": record["members"], "betas": betas,
+           "seed": info.get("seed")}
+    (Path(out_dir) / RUN_JSON).write_text(json.dumps(run, indent=2))
+    if log is not None:
+        log(f"ensemble of {len(members)} generators, betas {[round(b, 4) for b in betas]}")
+    return {"size": len(members), "betas": betas}
+
+
 def load_mixture(path: str | Path, load_member: Callable[[str], object] | None = None):
     """Rebuild the mixture generator of an ensemble artifact (members via load_generator)."""
     record = read_ensemble(path)
     if load_member is None:
-        from tfcalo.models import load_generator as load_member
+        from tfcalo.training.build import load_generator as load_member
     members = [load_member(m) for m in record["members"]]
     return MixtureGenerator(members, record["betas"]), record

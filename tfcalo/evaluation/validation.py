@@ -2,9 +2,10 @@
 
 The library function :func:`evaluate_arrays` takes arrays only (real test showers, their
 conditions and weights, and generated showers for the same conditions), so it needs no model
-and is what the tests exercise with real-vs-real and deliberately broken comparisons. The
-evaluate component generates the showers with a :class:`tfcalo.sampling.Sampler`, calls it,
-and hands the result to :mod:`tfcalo.report`.
+and is what the tests exercise with real-vs-real and deliberately broken comparisons.
+:func:`tfcalo.evaluation.run.evaluate_to_dir` generates the showers with a
+:class:`tfcalo.sampling.Sampler`, calls it, and hands the result to
+:mod:`tfcalo.evaluation.report`.
 
 Metrics (keys of ``EvaluationResult.metrics``, all JSON-ready):
 
@@ -24,7 +25,7 @@ Metrics (keys of ``EvaluationResult.metrics``, all JSON-ready):
   ``resolution_ratio_mean_deviation`` (|geometric mean of the bins' ratios - 1|); the
   ratios' statistical errors (``sf_ratio_err``, bootstrap ``resolution_ratio_err``).
 - ``statistics``: effective sample sizes and the classifier's held-out sizes, from which
-  :func:`tfcalo.blessing.critical_values` computes what a perfect generator could reach.
+  :func:`tfcalo.evaluation.blessing.critical_values` computes what a perfect generator could reach.
 - ``baseline``: every scalar metric for real vs real (two disjoint random halves of the real
   sample, each half the size of the real-vs-generated comparison's sides, so its statistical
   fluctuations are about sqrt(2) larger), ``blessed``: whether that comparison passes the
@@ -42,7 +43,7 @@ fails even when every marginal distribution is right.
 
 The blessing compares scalar metrics with thresholds (``>=`` for PRD-AUC, ``<=`` for the
 distances); defaults per detector live in :data:`DEFAULT_THRESHOLDS`: sample-size-aware
-:class:`tfcalo.blessing.Rule` s calibrated in docs/thresholds.md.
+:class:`tfcalo.evaluation.blessing.Rule` s calibrated in docs/thresholds.md.
 """
 
 from __future__ import annotations
@@ -54,12 +55,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfcalo import blessing as B
 from tfcalo import metrics as M
 from tfcalo import physics
 from tfcalo.config import from_dict
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ConfigError, nearest
+from tfcalo.evaluation import blessing as B
 
 #: Geant4 CPU time per shower (ms, one core) of the detailed simulation a generator replaces,
 #: from ../shared/data/README.md and docs/tf-stack notes; None where unknown.
@@ -93,7 +94,7 @@ METRIC_OPS: dict[str, str] = {
     "resolution_ratio_mean_deviation": "<=",
 }
 
-#: Default blessing rules per detector (:class:`tfcalo.blessing.Rule`: tolerance, statistical
+#: Default blessing rules per detector (:class:`tfcalo.evaluation.blessing.Rule`: tolerance, statistical
 #: critical value at the evaluation's sample size, cap), calibrated so that real vs real
 #: passes and energy x1.02, x1.05, an extra 3 % smear and widths x1.05 fail
 #: (docs/thresholds.md). Users override them with plain numbers in the evaluate config.
@@ -273,6 +274,9 @@ def energy_bin_metrics(
 ) -> dict:
     """Sampling fraction and resolution (mu90, sigma90) per log-spaced primary-energy bin.
 
+    The per-bin numbers and ratios are :func:`tfcalo.metrics.compare_response`'s; this adds
+    the log-spaced binning, the minimum counts and bootstrap errors of the resolution ratios.
+
     Args:
         energy_r, sf_r: (N,) primary energy (GeV) and sampling fraction (visible/primary)
             of the real showers (unweighted: the calorimeter detectors carry no sWeights).
@@ -294,14 +298,9 @@ def energy_bin_metrics(
     lo, hi = float(np.min(energy_r)), float(np.max(energy_r))
     edges = (np.geomspace(lo, hi * (1 + 1e-9), n_bins + 1) if hi > lo > 0
              else np.array([lo, hi + 1.0]))
-    r = M.binned_response(energy_r, sf_r * energy_r, edges)
-    g = M.binned_response(energy_g, sf_g * energy_g, edges)
+    cmp = M.compare_response(energy_r, sf_r, energy_g, sf_g, edges)
+    r, g = cmp["real"], cmp["gen"]
     keep = (r["n"] >= min_count) & (g["n"] >= min_count)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sf_ratio = g["sf_mean"] / r["sf_mean"]
-        res_ratio = g["resolution"] / r["resolution"]
-        sf_ratio_err = np.abs(sf_ratio) * np.hypot(r["sf_err"] / r["sf_mean"],
-                                                    g["sf_err"] / g["sf_mean"])
     res_ratio_err = np.full(len(keep), np.nan)
     rng = np.random.default_rng([seed, 90])
     idx_r, idx_g = np.digitize(energy_r, edges) - 1, np.digitize(energy_g, edges) - 1
@@ -313,11 +312,11 @@ def energy_bin_metrics(
     cols = {
         "centre_gev": np.sqrt(edges[:-1] * edges[1:]) if lo > 0 else r["bin_centres"],
         "count_real": r["n"], "count_gen": g["n"],
-        "sf_real": r["sf_mean"], "sf_gen": g["sf_mean"], "sf_ratio": sf_ratio,
-        "sf_ratio_err": sf_ratio_err,
+        "sf_real": r["sf_mean"], "sf_gen": g["sf_mean"], "sf_ratio": cmp["sf_ratio"],
+        "sf_ratio_err": cmp["sf_ratio_err"],
         "mu90_real": r["mu90"], "mu90_gen": g["mu90"],
         "resolution_real": r["resolution"], "resolution_gen": g["resolution"],
-        "resolution_ratio": res_ratio, "resolution_ratio_err": res_ratio_err,
+        "resolution_ratio": cmp["resolution_ratio"], "resolution_ratio_err": res_ratio_err,
     }
     out: dict = {k: [v.item() for v in np.asarray(c)[keep]] for k, c in cols.items()}
     out["edges_gev"] = [float(e) for e in edges]
@@ -340,8 +339,8 @@ def bless(metrics: dict, thresholds: dict[str, B.Rule | float]) -> dict:
 
     Args:
         metrics: the metrics dict (its ``statistics`` and ``energy_bins`` errors set the
-            statistical critical values of :func:`tfcalo.blessing.critical_values`).
-        thresholds: metric -> :class:`tfcalo.blessing.Rule` (resolved at this sample size)
+            statistical critical values of :func:`tfcalo.evaluation.blessing.critical_values`).
+        thresholds: metric -> :class:`tfcalo.evaluation.blessing.Rule` (resolved at this sample size)
             or a fixed number.
 
     Returns:
@@ -580,7 +579,7 @@ def _evaluate(det, real_showers, real_conditions, gen_showers, real_weights, cfg
 
 def _statistics(w: np.ndarray | None, wg: np.ndarray | None, n_r: int, n_g: int,
                 sub_r: int, sub_g: int, n_obs: int, showers: bool) -> dict:
-    """Sample sizes behind the statistical critical values (:mod:`tfcalo.blessing`).
+    """Sample sizes behind the statistical critical values (:mod:`tfcalo.evaluation.blessing`).
 
     Effective sizes are Kish's ``(sum w)^2 / sum w^2``; the classifiers are tested on the
     held-out half (``n - n // 2``) of their random subsets, scaled by the same efficiency.

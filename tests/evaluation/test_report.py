@@ -1,4 +1,4 @@
-"""tfcalo.report: PNG plots, report.html with relative image links, metrics/blessing JSON,
+"""tfcalo.evaluation.report: PNG plots, report.html with relative image links, metrics/blessing JSON,
 TensorBoard scalars and images."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import h5py
 import numpy as np
 import pytest
 
-from tfcalo.evaluation import EvaluateConfig, evaluate_arrays
-from tfcalo.report import _fmt, render_html, scalar_metrics, write_report
+from tfcalo.evaluation.plots import format_number
+from tfcalo.evaluation.report import render_html, scalar_metrics, write_report
+from tfcalo.evaluation.validation import EvaluateConfig, evaluate_arrays
 
 CFG = EvaluateConfig(threads=1, prd_runs=1, max_samples=300, min_bin_count=10, energy_bins=3)
 
@@ -78,10 +79,10 @@ def test_report_shows_real_vs_real_beside_each_metric(lhcb_report):
     for c in res.blessing["checks"]:
         row = re.search(rf"<tr><td>{c['metric']}</td><td>([^<]*)</td><td>([^<]*)</td>", html)
         assert row is not None, c["metric"]
-        assert row.group(2) == _fmt(base[c["metric"]])
+        assert row.group(2) == format_number(base[c["metric"]])
     ks_row = re.search(r"<tr><td>sampling_fraction</td>(?:<td>[^<]*</td>){3}<td>([^<]*)</td>",
                        html)
-    assert ks_row.group(1) == _fmt(base["observables"]["sampling_fraction"]["ks"])
+    assert ks_row.group(1) == format_number(base["observables"]["sampling_fraction"]["ks"])
     assert "Real vs real: 100 against 100 real showers" in html
     assert not res.blessing["blessed"] and "failed: " in html
 
@@ -126,59 +127,15 @@ def test_html_escapes_provenance():
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
 
 
-def test_robust_edges_ignore_generated_outliers_and_go_log():
-    from tfcalo.report import RANGE_WIDEN, robust_edges
-
-    rng = np.random.default_rng(0)
-    real = rng.normal(10.0, 1.0, 2000)
-    edges, log_x = robust_edges(real, 20)
-    lo, hi = np.percentile(real, [0.5, 99.5])
-    pad = RANGE_WIDEN * (hi - lo)
-    assert not log_x and len(edges) == 21
-    assert edges[0] == pytest.approx(lo - pad) and edges[-1] == pytest.approx(hi + pad)
-    # positive, 2-500 spans > 2 decades -> log-spaced bins (constant ratio of edges)
-    energy = np.geomspace(2.0, 500.0, 1000)
-    edges, log_x = robust_edges(energy, 10)
-    assert log_x and np.allclose(edges[1:] / edges[:-1], edges[1] / edges[0])
-    # counts: integer-wide bins centred on integers
-    edges, log_x = robust_edges(rng.integers(0, 100, 500).astype(float), 20)
-    assert not log_x and np.all(edges % 1 == 0.5) and len(set(np.diff(edges))) == 1
-
-
-def test_binned_fractions_count_overflow_and_errors():
-    from tfcalo.report import binned_fractions
-
-    x = np.array([-5.0, 0.5, 1.5, 1.5, 9.0, np.nan, 20.0, 30.0])
-    frac, err, below, above = binned_fractions(x, np.array([0.0, 1.0, 2.0]))
-    assert frac == pytest.approx([1 / 8, 2 / 8])
-    assert err == pytest.approx([1 / 8, np.sqrt(2) / 8])
-    assert below == pytest.approx(1 / 8) and above == pytest.approx(4 / 8)
-    w = np.array([1.0, 2.0, 1.0, 1.0, 0, 0, 0, 0])
-    frac, err, below, above = binned_fractions(x, np.array([0.0, 1.0, 2.0]), w)
-    assert frac == pytest.approx([2 / 5, 2 / 5]) and err[0] == pytest.approx(2 / 5)
-
-
-def test_ratio_with_errors_and_limits():
-    from tfcalo.report import RATIO_NARROW, ratio_limits, ratio_with_errors
-
-    r, e = ratio_with_errors(np.array([2.0, 0.0, 1.0, 0.0]), np.array([0.2, 0.1, 0.1, 0.0]),
-                             np.array([1.0, 2.0, 0.0, 0.0]), np.array([0.1, 0.1, 0.0, 0.0]))
-    assert r[0] == 2.0 and e[0] == pytest.approx(2.0 * np.sqrt(0.01 + 0.01))
-    assert r[1] == 0.0 and e[1] == pytest.approx(0.05)
-    assert r[2] == np.inf and np.isnan(r[3])
-    assert ratio_limits([np.array([0.9, 1.2, np.nan])]) == RATIO_NARROW
-    assert ratio_limits([np.array([0.9, 2.5])]) == pytest.approx((0.0, 2.75))
-    assert ratio_limits([np.array([0.9, 50.0, np.inf])]) == (0.0, 3.0)
-
-
 def test_observable_histogram_bins_on_real_range(tmp_path):
     """A few huge generated outliers do not change the binning; they are counted outside."""
-    from tfcalo.report import _hist_with_ratio, _plt
+    from tfcalo.evaluation.plots import pyplot
+    from tfcalo.evaluation.report import _hist_with_ratio
 
     rng = np.random.default_rng(1)
     real = rng.normal(5.0, 1.0, 400)
     gen = np.concatenate([rng.normal(5.0, 1.0, 360), np.full(40, 1e4)])
-    d = _hist_with_ratio(_plt(), tmp_path / "h.png", real, gen, None, "x", "cm", 20)
+    d = _hist_with_ratio(pyplot(), tmp_path / "h.png", real, gen, None, "x", "cm", 20)
     assert d["edges"][-1] < 10 and not d["log_x"] and len(d["edges"]) == 21
     assert d["outside_gen"][1] == pytest.approx(0.1, abs=0.01)
     assert d["outside_real"][0] + d["outside_real"][1] < 0.02

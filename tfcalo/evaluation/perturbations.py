@@ -2,7 +2,7 @@
 
 Each function takes real showers (the canonical arrays of a detector) and returns a copy
 that a generator with one precisely known defect would have produced. The blessing
-thresholds of :mod:`tfcalo.blessing` are set so that real-vs-real passes and each of these
+thresholds of :mod:`tfcalo.evaluation.blessing` are set so that real-vs-real passes and each of these
 fails (``bench/bench_thresholds.py``, ``docs/thresholds.md``).
 
 - :func:`scale_energy`: every cell (or DLL) times ``factor``: an energy-scale error, the

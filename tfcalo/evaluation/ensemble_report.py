@@ -42,25 +42,25 @@ from tfcalo import physics
 from tfcalo.atomic import atomic_write_text
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ArtifactError, ConfigError
-from tfcalo.report import (
+from tfcalo.evaluation.plots import (
     DPI,
-    EXPLANATIONS,
     GEN_COLOR,
     REAL_COLOR,
-    _finish_ratio_axis,
-    _fmt,
-    _json,
-    _outside_text,
-    _plt,
-    _ratio_points,
-    _slug,
     axis_label,
     binned_fractions,
+    finish_ratio_axis,
+    format_number,
     hist_bins,
+    json_default,
+    outside_text,
+    pyplot,
     ratio_limits,
+    ratio_points,
     ratio_with_errors,
     robust_edges,
+    slug,
 )
+from tfcalo.evaluation.report import EXPLANATIONS
 
 REPORT_HTML = "ensemble_report.html"
 METRICS_VS_T = "metrics_vs_T.json"
@@ -166,7 +166,9 @@ def sf_bins(energy_gev: np.ndarray, sf_real: np.ndarray, sf_sets: dict[str, np.n
             bin_width_gev: float = 10.0, min_count: int = DEFAULT_MIN_BIN_COUNT) -> dict:
     """Mean sampling fraction per fixed-width primary-energy bin, real and generated.
 
-    Every set was generated for the real conditions, so all share ``energy_gev``.
+    Every set was generated for the real conditions, so all share ``energy_gev``. The
+    per-bin numbers are :func:`tfcalo.metrics.compare_response`'s (as in the evaluation's
+    log-spaced energy bins, :func:`tfcalo.evaluation.validation.energy_bin_metrics`).
 
     Args:
         energy_gev: (N,) primary energy of each shower (GeV).
@@ -195,8 +197,8 @@ def sf_bins(energy_gev: np.ndarray, sf_real: np.ndarray, sf_sets: dict[str, np.n
                  "count": real["n"][keep].tolist(), "sf_real": real["sf_mean"][keep].tolist(),
                  "sf_err_real": real["sf_err"][keep].tolist(), "sets": {}}
     for label, sf in sf_sets.items():
-        g = M.binned_response(e, np.asarray(sf) * e, edges)
-        ratio = g["sf_mean"][keep] / real["sf_mean"][keep]
+        cmp = M.compare_response(e, sf_real, e, sf, edges)
+        g, ratio = cmp["gen"], cmp["sf_ratio"][keep]
         dev = np.abs(ratio[np.isfinite(ratio)] - 1.0)
         out["sets"][label] = {
             "sf": g["sf_mean"][keep].tolist(), "sf_err": g["sf_err"][keep].tolist(),
@@ -289,8 +291,8 @@ def metrics_vs_t(evaluations: Sequence[str | Path],
         {"fpd": [...]}, "thresholds": {name: {"threshold", "op"}}}``; a metric is kept if
         any prefix has a finite value.
     """
-    from tfcalo import ensemble
-    from tfcalo.evaluation import METRIC_OPS
+    from tfcalo.evaluation.validation import METRIC_OPS
+    from tfcalo.training import adagan
 
     names = [*KEY_METRICS, *(k for k in METRIC_OPS if k not in KEY_METRICS)]
     prefixes, thresholds = [], {}
@@ -299,7 +301,7 @@ def metrics_vs_t(evaluations: Sequence[str | Path],
         m = _read_json_file(ev_dir / "metrics.json", "evaluation")
         betas = None
         if ensembles is not None:
-            betas = ensemble.read_ensemble(ensembles[t])["betas"]
+            betas = adagan.read_ensemble(ensembles[t])["betas"]
         bless_file = ev_dir / "blessing.json"
         blessing = _read_json_file(bless_file, "evaluation") if bless_file.is_file() else {}
         for c in blessing.get("checks", []):
@@ -361,14 +363,14 @@ def _curves_with_ratio(plt, path: Path, x: np.ndarray, curves: dict[str, np.ndar
     lim = ratio_limits([r for r, _ in ratios.values()])
     for label, (ratio, err) in ratios.items():
         st = styles[label]
-        _ratio_points(rax, x, ratio, lim, err if label in errors else None,
+        ratio_points(rax, x, ratio, lim, err if label in errors else None,
                       color=st["color"], marker=st["marker"], lw=st["lw"], ls=st["ls"])
     if logy and (real > 0).any():
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=8, ncol=2)
-    _finish_ratio_axis(rax, lim, xlabel)
+    finish_ratio_axis(rax, lim, xlabel)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
@@ -393,7 +395,7 @@ def _pc_histograms(plt, path: Path, sets: Sequence[ShowerSummary], bins: int = 3
         for s in sets:
             st = styles[s.label]
             h, e, *outside = binned_fractions(s.pcs[:, k], edges)
-            extra = _outside_text(*outside) if s.label in ("real", "ensemble") else ""
+            extra = outside_text(*outside) if s.label in ("real", "ensemble") else ""
             ax.stairs(h, edges, color=st["color"], lw=st["lw"], ls=st["ls"],
                       label=f"{s.label}{extra}")
             if s is not sets[0]:
@@ -401,14 +403,14 @@ def _pc_histograms(plt, path: Path, sets: Sequence[ShowerSummary], bins: int = 3
         lim = ratio_limits([r for r, _ in drawn.values()])
         for label, (ratio, err) in drawn.items():
             st = styles[label]
-            _ratio_points(rax, centres, ratio, lim, err if label == "ensemble" else None,
+            ratio_points(rax, centres, ratio, lim, err if label == "ensemble" else None,
                           color=st["color"], marker=st["marker"])
         ax.set_xlim(edges[0], edges[-1])
         ax.set_title(f"principal component {k + 1}")
         ax.set_ylabel("fraction of showers per bin")
         ax.legend(frameon=False, fontsize=7)
         ax.tick_params(labelbottom=False)
-        _finish_ratio_axis(rax, lim, f"PC{k + 1} of log(1 + E / 1 MeV) per cell")
+        finish_ratio_axis(rax, lim, f"PC{k + 1} of log(1 + E / 1 MeV) per cell")
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
@@ -447,12 +449,12 @@ def write_plots(detector: Detector | str, real: ShowerSummary,
                 plot_dir: Path) -> list[tuple[str, str, str]]:
     """Every PNG of the report; returns ``[(section, file name, caption)]`` in page order."""
     det = get_detector(detector)
-    plt = _plt()
+    plt = pyplot()
     plot_dir.mkdir(parents=True, exist_ok=True)
     made: list[tuple[str, str, str]] = []
     if mvt:
         for name, values in mvt["series"].items():
-            fname = f"metric_vs_T_{_slug(name)}.png"
+            fname = f"metric_vs_T_{slug(name)}.png"
             errors = mvt["errors"]["fpd"] if name == "fpd" else None
             _metric_vs_t(plt, plot_dir / fname, mvt["T"], values, name, errors,
                          mvt["thresholds"].get(name))
@@ -527,15 +529,15 @@ def render_html(numbers: dict, mvt: dict | None, figures: list[tuple[str, str, s
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     rows = "".join(
         f"<tr><td>{html.escape(lb)}</td><td>{html.escape(str(provenance.get('runs', {}).get(lb, '')))}"
-        f"</td>" + "".join(f"<td>{_fmt(v.get(c))}</td>" for c in cols) + "</tr>"
+        f"</td>" + "".join(f"<td>{format_number(v.get(c))}</td>" for c in cols) + "</tr>"
         for lb, v in sets.items())
     mvt_html = ""
     if mvt and mvt["series"]:
         th = "".join(f"<th>T={t}</th>" for t in mvt["T"])
         mrows = "".join(f"<tr><td>{html.escape(k)}</td>" + "".join(
-            f"<td>{_fmt(v)}</td>" for v in vals) + "</tr>" for k, vals in mvt["series"].items())
+            f"<td>{format_number(v)}</td>" for v in vals) + "</tr>" for k, vals in mvt["series"].items())
         brow = "<tr><td>blessed</td>" + "".join(
-            f"<td>{_fmt(p.get('blessed'))}</td>" for p in mvt["prefixes"]) + "</tr>"
+            f"<td>{format_number(p.get('blessed'))}</td>" for p in mvt["prefixes"]) + "</tr>"
         mvt_html = (f"<table><tr><th>metric</th>{th}</tr>{mrows}{brow}</table>"
                     "<p>All numbers: <a href='metrics_vs_T.json'>metrics_vs_T.json</a>.</p>")
     body = []
@@ -616,10 +618,10 @@ def write_report(out_dir: str | Path, detector: Detector | str, real: ShowerSumm
     numbers["n_real"] = int(len(real.sf))
     numbers["provenance"] = provenance
     if mvt is not None:
-        atomic_write_text(out / METRICS_VS_T, json.dumps(mvt, indent=2, default=_json))
+        atomic_write_text(out / METRICS_VS_T, json.dumps(mvt, indent=2, default=json_default))
     figures = write_plots(detector, real, generated, numbers, mvt, out / "plots")
     numbers["figures"] = [f for _, f, _ in figures]
-    atomic_write_text(out / SUMMARY_JSON, json.dumps(numbers, indent=2, default=_json))
+    atomic_write_text(out / SUMMARY_JSON, json.dumps(numbers, indent=2, default=json_default))
     atomic_write_text(out / REPORT_HTML, render_html(numbers, mvt, figures, provenance))
     return out / REPORT_HTML
 
@@ -667,9 +669,9 @@ def ensemble_report(out_dir: str | Path, data_dir: str | Path,
         ConfigError: the three lists differ in length or are empty.
         ArtifactError: a missing/corrupt input, or a model of another detector than the data.
     """
-    from tfcalo import ensemble
     from tfcalo.data.dataset import Dataset
     from tfcalo.sampling import load_sampler
+    from tfcalo.training import adagan
 
     log = log or (lambda msg: None)
     T = len(members)
@@ -683,7 +685,7 @@ def ensemble_report(out_dir: str | Path, data_dir: str | Path,
         if not Path(p).exists():
             raise ArtifactError(f"ensemble report input {p} does not exist")
     mvt = metrics_vs_t(evaluations, ensembles)
-    betas = ensemble.read_ensemble(ensembles[-1])["betas"]
+    betas = adagan.read_ensemble(ensembles[-1])["betas"]
     if len(betas) != T:
         raise ArtifactError(f"ensemble {ensembles[-1]} has {len(betas)} members but {T} member "
                             "runs were given")

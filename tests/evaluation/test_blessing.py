@@ -1,4 +1,4 @@
-"""tfcalo.blessing: the statistical critical values are what they claim (checked against
+"""tfcalo.evaluation.blessing: the statistical critical values are what they claim (checked against
 simulated null distributions), rules resolve to tolerance / critical value / cap, and the
 per-bin errors that set the energy-bin critical values match the real scatter."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfcalo import blessing as B
-from tfcalo.evaluation import DEFAULT_THRESHOLDS, bless, energy_bin_metrics
+from tfcalo.evaluation import blessing as B
+from tfcalo.evaluation.validation import DEFAULT_THRESHOLDS, bless, energy_bin_metrics
 from tfcalo.metrics import ks_statistic, mu90_sigma90, mu90_sigma90_rows, weighted_auc
 
 

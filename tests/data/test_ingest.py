@@ -1,4 +1,6 @@
-"""The ingest component: run_ingest (library), the pipeline executor, bounded memory."""
+"""tfcalo.data.ingest: run_ingest round trips, refusals, warnings, bounded memory.
+
+The pipeline component is tested in tests/components/test_ingest.py."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from tfcalo.components import ingest
 
+from tfcalo.data import ingest
 from tfcalo.data.dataset import Dataset
 from tfcalo.data.formats import CommunityWriter
 from tfcalo.errors import InputFileError, OutputExistsError
@@ -93,18 +95,6 @@ def test_out_of_range_conditions_warn_with_count(tmp_path):
     assert summary["warnings"] == ["3 examples have Ep outside the cern-ecal range [2, 500]"]
 
 
-def test_executor_fills_output_dir(tmp_path):
-    src = tmp_path / "c.h5"
-    write_cern(src, 12)
-    out = tmp_path / "examples"
-    out.mkdir()
-    params = dict(ingest.COMPONENT.parameters, src=str(src), detector="cern-ecal")
-    props = ingest.executor({}, {"examples": out}, params)
-    assert props["examples"]["total"] == 12
-    assert Dataset.open(out).count("train") == props["examples"]["counts"]["train"]
-    assert ingest.COMPONENT.outputs == {"examples": "Examples"}
-
-
 def test_shared_geant4_slice_ingests(shared_data, tmp_path):
     src = tmp_path / "g4.h5"
     with h5py.File(shared_data / "g4_lhcb_ecal_train.h5") as f, h5py.File(src, "w") as g:
@@ -121,7 +111,7 @@ def test_shared_geant4_slice_ingests(shared_data, tmp_path):
 
 _PEAK = """
 import sys, tracemalloc
-from tfcalo.components.ingest import run_ingest
+from tfcalo.data.ingest import run_ingest
 from tfcalo.data import formats
 import tensorflow  # noqa: F401  (import cost outside the measurement)
 seen = []

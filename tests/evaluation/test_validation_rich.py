@@ -20,7 +20,7 @@ import pytest
 
 from tfcalo import metrics as M
 from tfcalo.data import richtoy
-from tfcalo.evaluation import EvaluateConfig, evaluate_arrays
+from tfcalo.evaluation.validation import EvaluateConfig, evaluate_arrays
 
 N = 20_000
 FAST = dict(threads=1, prd_runs=2)

@@ -1,0 +1,83 @@
+"""The energy-factorised SAGAN (generator.output = "shape_energy", critic energy_input).
+
+The generator's deposit is primary energy x sf_ref x exp(delta) with a softmax shape, so the
+sampling fraction is one number per shower; the critic sees log(deposit / (E sf_ref)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from tfcalo.errors import ConfigError  # noqa: E402
+from tfcalo.physics import sampling_fraction  # noqa: E402
+from tfcalo.training.build import build  # noqa: E402
+
+STATS = {"observables": {"sampling_fraction": {"median": 0.175}}}
+CFG = {"latent_dim": 4,
+       "generator": {"filters": 4, "output": "shape_energy", "slope_features": True},
+       "discriminator": {"filters": 4, "hidden": 8, "energy_input": True,
+                         "slope_features": True, "aux_targets": []}}
+
+
+def _conditions(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    e = np.exp(rng.uniform(np.log(2), np.log(100), n))
+    tx, ty = rng.uniform(-0.3, 0.3, n), rng.uniform(-0.25, 0.25, n)
+    pz = e / np.sqrt(1 + tx ** 2 + ty ** 2)
+    return np.stack([rng.uniform(-0.5, 0.5, n), rng.uniform(-0.5, 0.5, n), np.zeros(n),
+                     tx * pz, ty * pz, pz], axis=1).astype("float32")
+
+
+def test_deposit_is_primary_energy_times_reference_times_exp_delta():
+    gan = build("sagan", "lhcb-ecal", CFG, STATS)
+    gen = gan.generator
+    c = _conditions(64)
+    z = np.random.default_rng(1).standard_normal((64, 4)).astype("float32")
+    showers = gen([z, c]).numpy()
+    assert showers.shape == (64, 30, 30) and showers.min() >= 0
+    h = gen._inputs(tf.constant(z), tf.constant(c), gen.cond_norm(tf.constant(c)))
+    delta = gen.energy_head(h, training=False).numpy()[:, 0]
+    np.testing.assert_allclose(sampling_fraction("lhcb-ecal", showers, c),
+                               0.175 * np.exp(delta), rtol=1e-4)
+    # an untrained head starts at the data's sampling fraction (delta near 0)
+    assert np.abs(delta).max() < 0.2
+
+
+def test_sf_reference_comes_from_the_data_statistics_or_the_config():
+    assert build("sagan", "lhcb-ecal", CFG, STATS).generator.sf_ref == pytest.approx(0.175)
+    cfg = {**CFG, "generator": {**CFG["generator"], "sf_ref": 0.2}}
+    gan = build("sagan", "lhcb-ecal", cfg, STATS)
+    assert gan.generator.sf_ref == pytest.approx(0.2)
+    assert gan.discriminator.sf_ref == pytest.approx(0.2)
+    with pytest.raises(ConfigError, match="sampling fraction"):
+        build("sagan", "lhcb-ecal", CFG, {})
+
+
+def test_critic_reads_the_deposit_beside_the_image():
+    """With the image held fixed, a 1 % larger deposit moves the energy input by
+    30 * log(1.01) = 0.30 and changes the score; without energy_input nothing changes."""
+    c = _conditions(16)
+    for energy_input in (True, False):
+        cfg = {**CFG, "discriminator": {**CFG["discriminator"], "energy_input": energy_input}}
+        gan = build("sagan", "lhcb-ecal", cfg, STATS)
+        showers = gan.generator([np.zeros((16, 4), "float32"), c]).numpy()
+        t = gan.discriminator.transform(showers)
+        scores = [gan.discriminator.score_transformed(t, c, showers=showers * k)["score"].numpy()
+                  for k in (1.0, 1.01)]
+        moved = np.abs(scores[1] - scores[0]).max()
+        if energy_input:
+            assert moved > 1e-4
+        else:
+            assert moved == 0.0
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("output", "energy", "generator.output"),
+])
+def test_bad_generator_output_is_a_config_error(key, value, fragment):
+    cfg = {**CFG, "generator": {**CFG["generator"], key: value}}
+    with pytest.raises(ConfigError, match=fragment):
+        build("sagan", "lhcb-ecal", cfg, STATS)
