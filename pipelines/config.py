@@ -99,7 +99,7 @@ class PipelineConfig:
 def preset_dict(pipeline: str, preset: str) -> dict:
     """The preset TOML of a pipeline as a dict (files ``presets/<pipeline>.<preset>.toml``)."""
     if preset not in presets_of(pipeline):
-        raise unknown_name(f"preset of pipeline {pipeline}", preset, presets_of(pipeline) or PRESETS)
+        raise unknown_name("preset", preset, presets_of(pipeline) or PRESETS)
     import tomllib
 
     text = resources.files("tfcalo.pipelines").joinpath(f"presets/{pipeline}.{preset}.toml")
