@@ -3,7 +3,7 @@
 For each calorimeter detector a small generator is built (``tfcalo.training.build.build`` with the
 model's default, CPU-sized config: sagan for lhcb-ecal, 2dgan for cern-ecal; if that fails a
 Dense stand-in from tests/tiny_generators.py is used and the JSON says so), exported with
-:func:`tfcalo.export.export_generator` (force=True, untrained weights), reloaded with
+:func:`tfcalo.export.savedmodel.export_generator` (force=True, untrained weights), reloaded with
 ``tf.saved_model.load`` as production would, and timed through ``generate_from_noise``
 (noise drawn outside the timing) and ``generate`` (noise drawn inside, seeded).
 
@@ -64,7 +64,7 @@ def bench_detector(detector: str, batches: list[int], repeats: int) -> dict:
     import tensorflow as tf
 
     from tfcalo.detectors import get_detector
-    from tfcalo.export import export_generator, verification_inputs
+    from tfcalo.export.savedmodel import export_generator, verification_inputs
 
     det = get_detector(detector)
     gen, info = build_generator(detector)

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tfcalo.pipeline import Component, Node, Pipeline, run_pipeline
+from tfcalo.engine.runner import Component, Node, Pipeline, run_pipeline
 
 
 def _step(inputs, outputs, params):

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from tfcalo.engine.runner import Artifact, Component, log
 from tfcalo.errors import ArtifactError
-from tfcalo.pipeline import Artifact, Component, log
 
 VERSION = "2"
 STREAM_BATCH = 1024  # showers read and generated at a time
@@ -47,7 +47,7 @@ def compute_boost_weights(examples: str | Path, ensemble_dir: str | Path, out_di
         properties: t, beta, lambda_star, mixdisc_auc, effective sample fraction.
     """
     from tfcalo.data.dataset import Dataset, write_weights
-    from tfcalo.sampling import load_sampler
+    from tfcalo.export.sampling import load_sampler
     from tfcalo.training import adagan
 
     ds = Dataset.open(examples)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfcalo.pipeline import Artifact, Component, log
+from tfcalo.engine.runner import Artifact, Component, log
 from tfcalo.training.adagan import assemble
 
 VERSION = "2"

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tfcalo.engine.runner import Artifact, Component, log
 from tfcalo.errors import ConfigError
-from tfcalo.pipeline import Artifact, Component, log
 
 VERSION = "1"
 NAME = "ensemble-report"

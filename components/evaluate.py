@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tfcalo.engine.runner import Artifact, Component
 from tfcalo.evaluation import validation as ev
 from tfcalo.evaluation.run import evaluate_to_dir
-from tfcalo.pipeline import Artifact, Component
 
 VERSION = "1"
 

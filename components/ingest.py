@@ -15,8 +15,8 @@ from typing import Any
 from tfcalo.data.artifact import parse_split
 from tfcalo.data.ingest import DEFAULT_CHUNK_SIZE, run_ingest, write_ingest
 from tfcalo.detectors import get_detector
+from tfcalo.engine.runner import Component, log
 from tfcalo.errors import ConfigError
-from tfcalo.pipeline import Component, log
 
 
 def executor(inputs: dict[str, Any], outputs: dict[str, Path], params: dict) -> dict[str, dict]:

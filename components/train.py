@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tfcalo.engine.runner import Artifact, Component, current_context, log
 from tfcalo.errors import ConfigError
-from tfcalo.pipeline import Artifact, Component, current_context, log
 
 #: Properties copied from run.json into the Model artifact's record.
 _PROPERTY_KEYS = ("model", "detector", "seed", "epochs_done", "latent_dim", "batch_size",
@@ -46,7 +46,7 @@ def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
     """Pipeline executor: train, then move the finished run into ``outputs["model"]``.
 
     Under the runner the run directory is ``<work dir>/model``
-    (:attr:`tfcalo.pipeline.ExecutionContext.work_dir`), which survives a crash: a rerun
+    (:attr:`tfcalo.engine.runner.ExecutionContext.work_dir`), which survives a crash: a rerun
     after a kill resumes from the last epoch's backup (at most one epoch is lost) instead of
     starting in a new temporary directory, and a run that had finished is taken as it is.
     """

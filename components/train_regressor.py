@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tfcalo.pipeline import Artifact, Component, log
+from tfcalo.engine.runner import Artifact, Component, log
 
 VERSION = "1"
 

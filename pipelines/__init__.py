@@ -28,7 +28,7 @@ def names() -> dict[str, str]:
 
 
 def build(name: str, cfg: PipelineConfig):
-    """The :class:`tfcalo.pipeline.Pipeline` of pipeline ``name`` for a resolved config."""
+    """The :class:`tfcalo.engine.runner.Pipeline` of pipeline ``name`` for a resolved config."""
     from tfcalo.pipelines.builders import PIPELINES
 
     if name not in PIPELINES:
@@ -59,7 +59,7 @@ def run(name: str, preset: str = "quick", config_file: str | Path | None = None,
         root: str | Path = DEFAULT_ROOT, no_cache: bool = False,
         progress: Callable[[str], None] | None = None) -> RunSummary:
     """Resolve the config, build the pipeline and run it under ``root/name``."""
-    from tfcalo.pipeline import run_pipeline
+    from tfcalo.engine.runner import run_pipeline
 
     if name not in names():
         raise unknown_name("pipeline", name, names())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tfcalo.pipelines.config import PipelineConfig
 
-from tfcalo.pipeline import Node, Pipeline
+from tfcalo.engine.runner import Node, Pipeline
 
 
 def _components():

@@ -22,7 +22,8 @@ import keras  # noqa: E402
 
 import tfcalo.training.build as builder  # noqa: E402
 from tfcalo.detectors import get_detector  # noqa: E402
-from tfcalo.export import convert_onnx, verification_inputs, write_saved_model  # noqa: E402
+from tfcalo.export.onnx import convert_onnx  # noqa: E402
+from tfcalo.export.savedmodel import verification_inputs, write_saved_model  # noqa: E402
 from tfcalo.training import adagan  # noqa: E402
 
 BATCH_SIZES = (0, 1, 2, 3, 7)
@@ -33,6 +34,9 @@ _TINY = {
               "discriminator": {"filters": 2, "hidden": 4}},
     "sagan": {"latent_dim": 4, "generator": {"filters": 2},
               "discriminator": {"filters": 2, "hidden": 4}},
+    "2dgan-shape-energy": {"latent_dim": 4,
+                           "generator": {"filters": 2, "output": "shape_energy", "sf_ref": 0.025},
+                           "discriminator": {"filters": 2, "hidden": 4}},
     "sagan-shape-energy": {"latent_dim": 4,
                            "generator": {"filters": 2, "output": "shape_energy", "sf_ref": 0.17,
                                          "slope_features": True},
@@ -44,6 +48,7 @@ _TINY = {
 #: attention, "mlp" the tabular MLPGenerator.
 FAMILIES = {"2dgan": ("2dgan", "cern-ecal"), "sagan": ("sagan", "lhcb-ecal"),
             "sagan-shape-energy": ("sagan", "lhcb-ecal"),
+            "2dgan-shape-energy": ("2dgan", "cern-ecal"),
             "cramer-conv": ("cramer", "lhcb-ecal"), "mlp": ("cramer", "rich-pid")}
 #: mixture key -> number of 2dgan members (the ensemble pipeline's mixture)
 MIXTURES = {"mixture-2": 2, "mixture-3": 3}

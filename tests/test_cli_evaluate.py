@@ -62,7 +62,7 @@ def run_dir(tmp_path_factory, dataset):
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
-    from tfcalo.export import build_card, write_saved_model
+    from tfcalo.export.savedmodel import build_card, write_saved_model
 
     gen = TinyGenerator("lhcb-ecal", latent_dim=3, seed=2)
     out = tmp_path_factory.mktemp("sm") / "model"
@@ -132,7 +132,7 @@ def test_evaluate_saved_model_blessing_feeds_export(saved_model, dataset, config
     # an untrained tiny generator is nowhere near the showers: not blessed, export refuses
     assert m["blessed"] is False and "NOT BLESSED (failed: " in res.stdout
     from tfcalo.errors import NotBlessedError
-    from tfcalo.export import check_blessing
+    from tfcalo.export.savedmodel import check_blessing
 
     with pytest.raises(NotBlessedError):
         check_blessing(out, force=False)
@@ -169,7 +169,7 @@ def test_not_a_dataset_or_model(saved_model, dataset, tmp_path):
 
 
 def test_detector_mismatch(tmp_path):
-    from tfcalo.export import build_card, write_saved_model
+    from tfcalo.export.savedmodel import build_card, write_saved_model
 
     gen = TinyGenerator("cern-ecal", latent_dim=2)
     sm = tmp_path / "cern"

@@ -7,11 +7,10 @@ import json
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_helpers import assert_one_sentence_error, invoke
 from tiny_generators import TinyGenerator
 
 import tfcalo.training.build
-from tfcalo.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +23,7 @@ def run_dir(tmp_path_factory, gen):
     """A run dir; tfcalo.training.build.load_generator is patched to return the tiny generator."""
     d = tmp_path_factory.mktemp("run")
     (d / "run.json").write_text(json.dumps({"model": "tiny", "detector": "lhcb-ecal",
-                                            "data_fingerprint": "fp"}))
+                                            "data": {"content_hash": "fp"}}))
     mp = pytest.MonkeyPatch()
     mp.setattr(tfcalo.training.build, "load_generator", lambda path: gen, raising=False)
     yield d
@@ -37,19 +36,6 @@ def unblessed_eval(tmp_path_factory):
     (d / "blessing.json").write_text(json.dumps(
         {"blessed": False, "checks": [{"metric": "prd_auc", "passed": False}]}))
     return d
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_one_sentence_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture(scope="module")

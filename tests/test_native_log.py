@@ -17,7 +17,7 @@ import textwrap
 import pytest
 from tiny_generators import TinyGenerator
 
-from tfcalo.export import build_card, write_saved_model
+from tfcalo.export.savedmodel import build_card, write_saved_model
 
 NATIVE = re.compile(r"^[EWIF]\d{4} ", re.MULTILINE)
 
@@ -94,7 +94,7 @@ _ENGINE = textwrap.dedent("""
     import os, sys
     from pathlib import Path
     from tfcalo import native_log
-    from tfcalo.pipeline import Component, Node, Pipeline, run_pipeline
+    from tfcalo.engine.runner import Component, Node, Pipeline, run_pipeline
 
     root = Path(sys.argv[1])
     def native(inputs, outputs, params):

@@ -4,8 +4,9 @@ Train conditional generators on detailed-simulation showers (HDF5), evaluate the
 with numbers and plots, and export TensorFlow SavedModels that production simulation loads
 with TensorFlow alone.
 
-The package is layered (lowest first): detectors/physics/metrics -> data -> models ->
-training/ensemble -> export/report -> pipeline engine -> components -> pipelines -> cli.
+The package is organised in wings, one per layer (lowest first): detectors/physics/metrics
+-> data -> models -> training -> export -> evaluation -> engine -> components -> pipelines ->
+cli; an import never points up (tests/test_layering.py).
 Importing ``tfcalo`` is cheap: TensorFlow is only imported by the modules that need it.
 """
 

@@ -401,9 +401,9 @@ def export_cmd(model: str, out: str, evaluation: str | None, force: bool, onnx: 
       tfcalo export --model runs/sagan --evaluation runs/eval --out exported/sagan
       tfcalo export --model runs/sagan --out exported/sagan --force --onnx
     """
-    from tfcalo.components.export import run_export
+    from tfcalo.export.savedmodel import export_run
 
-    card = run_export(model, out, evaluation=evaluation, force=force, onnx=onnx,
+    card = export_run(model, out, evaluation=evaluation, force=force, onnx=onnx,
                       overwrite=overwrite)
     ver = card["verification"]
     echo(f"exported {card['detector']} generator to {out} (reload max |diff| "
@@ -464,7 +464,7 @@ def generate_cmd(model: str, conditions_file: str | None, energy: float | None,
       tfcalo generate exported/2dgan --conditions energies.csv -o showers.h5
     """
     from tfcalo.errors import ConfigError
-    from tfcalo.sampling import (
+    from tfcalo.export.sampling import (
         check_finite_conditions,
         generate_to_file,
         load_sampler,
@@ -597,7 +597,7 @@ def pipeline_runs(root) -> None:
     """
     from pathlib import Path
 
-    from tfcalo.pipeline import list_runs
+    from tfcalo.engine.runner import list_runs
 
     base = Path(root)
     roots = sorted(p.parent for p in base.glob("*/metadata.sqlite"))

@@ -12,9 +12,9 @@ from tfcalo.components.evaluate import COMPONENT
 from tiny_generators import TinyGenerator
 from train_helpers import _toy_chunks
 
+from tfcalo.engine.runner import Artifact, Component, Node, Pipeline, run_pipeline
 from tfcalo.errors import ConfigError
 from tfcalo.evaluation.validation import METRIC_OPS, EvaluateConfig
-from tfcalo.pipeline import Artifact, Component, Node, Pipeline, run_pipeline
 
 FAST = {"threads": 1, "prd_runs": 1, "energy_bins": 2, "min_bin_count": 5,
         "tensorboard": False, "speed": {"enabled": True, "batch_sizes": [1, 5],
@@ -25,7 +25,7 @@ FAST = {"threads": 1, "prd_runs": 1, "energy_bins": 2, "min_bin_count": 5,
 def sources(tmp_path_factory):
     from tfcalo.data.artifact import write_artifact
     from tfcalo.detectors import get_detector
-    from tfcalo.export import build_card, write_saved_model
+    from tfcalo.export.savedmodel import build_card, write_saved_model
 
     root = tmp_path_factory.mktemp("src")
     ds = root / "ds"

@@ -18,8 +18,8 @@ from tfcalo.components.train import COMPONENT, executor
 from train_helpers import TINY, make_dataset
 
 from tfcalo.data.dataset import Dataset, write_weights
+from tfcalo.engine.runner import Artifact
 from tfcalo.errors import ArtifactError, ConfigError, OutputExistsError, UnknownNameError
-from tfcalo.pipeline import Artifact
 from tfcalo.training.callbacks import read_scalars, summary_tags
 from tfcalo.training.run import resolve_config, run_state, train_run
 

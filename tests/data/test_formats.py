@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tfcalo.data.formats import CommunityWriter, detect_detector, open_source
+from tfcalo.data.formats import CommunityWriter, detect_detector, open_source, read_columns
 from tfcalo.detectors import get_detector
 from tfcalo.errors import InputFileError, UnknownNameError
 
@@ -327,3 +327,25 @@ def test_hdf5_external_links_are_covered_by_the_source_hash(tmp_path):
         f["EnergyDeposit"][0, 0, 0] = 123.0
     with open_source(link, "lhcb-ecal") as src:
         assert source_sha256(link, src.linked_files) != first
+
+
+def test_read_columns_of_hdf5_npz_and_csv(tmp_path):
+    """The small-table reader (a conditions file): named 1-D columns, in the asked order."""
+    want = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])
+    with h5py.File(tmp_path / "t.h5", "w") as f:
+        f["b"], f["a"], f["other"] = want[:, 1], want[:, 0], np.zeros((3, 2))
+    np.savez(tmp_path / "t.npz", a=want[:, 0], b=want[:, 1])
+    (tmp_path / "t.csv").write_text("b,x,a\n10,q,1\n\n20,q,2\n30,q,3\n")
+    for name in ("t.h5", "t.npz", "t.csv"):
+        np.testing.assert_array_equal(read_columns(tmp_path / name, ["a", "b"]), want)
+    with pytest.raises(InputFileError, match=r"conditions file .* lacks column\(s\) c"):
+        read_columns(tmp_path / "t.h5", ["a", "c"], what="conditions file")
+    with pytest.raises(InputFileError, match="'other' must be 1-D"):
+        read_columns(tmp_path / "t.h5", ["other"])
+    with pytest.raises(InputFileError, match="non-numeric"):
+        read_columns(tmp_path / "t.csv", ["x"])
+    np.savez(tmp_path / "r.npz", a=np.zeros(3), b=np.zeros(2))
+    with pytest.raises(InputFileError, match="different lengths"):
+        read_columns(tmp_path / "r.npz", ["a", "b"])
+    (tmp_path / "e.csv").write_text("a\n")
+    assert read_columns(tmp_path / "e.csv", ["a"]).shape == (0, 1)

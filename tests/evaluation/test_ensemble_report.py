@@ -21,9 +21,9 @@ from train_helpers import TINY, _toy_chunks
 from tfcalo.data.artifact import write_artifact
 from tfcalo.data.dataset import Dataset
 from tfcalo.detectors import get_detector
+from tfcalo.engine.runner import Artifact
 from tfcalo.errors import ArtifactError, ConfigError
 from tfcalo.evaluation import ensemble_report as er
-from tfcalo.pipeline import Artifact
 from tfcalo.training.adagan import assemble
 
 T = 2

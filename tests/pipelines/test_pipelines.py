@@ -145,7 +145,7 @@ def test_ensemble_pipeline_end_to_end_tiny(tmp_path):
     assert (cv < 0.01) if meta["mixdisc_auc"] > 0.98 else (cv > 0.02), (meta["mixdisc_auc"], cv)
     # the pipeline root can be moved: ensemble members are recorded relative to the ensemble
     assert not any(Path(m).is_absolute() for m in ens["members"])
-    from tfcalo.sampling import load_sampler
+    from tfcalo.export.sampling import load_sampler
 
     conditions = np.array([[10.0], [50.0], [100.0]], "float32")
     before = load_sampler(s.model).sample(conditions, seed=4)

@@ -33,9 +33,9 @@ from tfcalo.data import richtoy  # noqa: E402
 from tfcalo.data.dataset import Dataset, write_weights  # noqa: E402
 from tfcalo.data.ingest import run_ingest  # noqa: E402
 from tfcalo.data.simulate import simulate_to_file  # noqa: E402
+from tfcalo.export.sampling import Sampler  # noqa: E402
 from tfcalo.metrics import wasserstein1  # noqa: E402
 from tfcalo.physics import sampling_fraction, total_energy  # noqa: E402
-from tfcalo.sampling import Sampler  # noqa: E402
 from tfcalo.training.run import train_run  # noqa: E402
 
 # CPU-sized SAGAN: default optimizer (lr 1e-4 / 4e-4, hinge), small networks, no attention

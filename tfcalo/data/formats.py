@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -533,6 +533,48 @@ def source_sha256(path: str | Path, linked_files: list[Path] | tuple = ()) -> st
             raise InputFileError(f"{path} links to {linked}, which does not exist")
         h.update(f"\n{Path(linked).name}:{file_sha256(linked)}".encode())
     return h.hexdigest()
+
+
+def read_columns(path: str | Path, names: Sequence[str], what: str = "file") -> np.ndarray:
+    """The named 1-D numeric columns of a table file, read in full, as float64 ``(N, k)``.
+
+    The file is read as :func:`open_source` reads it: HDF5 (datasets at the top level), npz
+    (arrays) or CSV (``.csv``/``.txt``, a header row naming the columns); other keys are
+    ignored. For small tables (a user's conditions file); shower files stream through
+    :class:`Source`.
+
+    Args:
+        path: the file.
+        names: column names, in the order of the result's columns.
+        what: how error sentences name the file (e.g. ``"conditions file"``).
+
+    Raises:
+        InputFileError: a missing, empty or unreadable file, a missing column (all named),
+            a column that is not 1-D or not numeric, columns of different lengths, or a
+            non-numeric CSV value.
+    """
+    path = Path(path)
+    table = _open_table(path)
+    try:
+        missing = [n for n in names if n not in table.shapes]
+        if missing:
+            raise InputFileError(f"{what} {path} lacks column(s) {', '.join(missing)} "
+                                 f"(needed: {', '.join(names)})")
+        for n in names:
+            shape, dtype = table.shapes[n], np.dtype(table.dtypes[n])
+            if len(shape) != 1:
+                raise InputFileError(f"{what} {path}: column '{n}' must be 1-D, has shape "
+                                     f"{_shape_str(shape)}")
+            if dtype.kind not in "biuf":
+                raise InputFileError(f"{what} {path}: column '{n}' is not numeric "
+                                     f"({_DTYPE_KINDS.get(dtype.kind, _dtype_str(dtype))})")
+        if len({table.shapes[n][0] for n in names}) > 1:
+            raise InputFileError(f"{what} {path} has columns of different lengths")
+        chunks = [np.column_stack([np.asarray(rows[n], np.float64) for n in names])
+                  for rows in table.iter_rows(list(names), 1 << 16)] if names else []
+    finally:
+        table.close()
+    return np.concatenate(chunks) if chunks else np.empty((0, len(names)), np.float64)
 
 
 def _missing(path: Path, wanted: str, shapes: dict) -> InputFileError:

@@ -61,6 +61,7 @@ from tfcalo.evaluation.plots import (
     slug,
 )
 from tfcalo.evaluation.report import EXPLANATIONS
+from tfcalo.evaluation.validation import energy_bin_metrics
 
 REPORT_HTML = "ensemble_report.html"
 METRICS_VS_T = "metrics_vs_T.json"
@@ -167,8 +168,8 @@ def sf_bins(energy_gev: np.ndarray, sf_real: np.ndarray, sf_sets: dict[str, np.n
     """Mean sampling fraction per fixed-width primary-energy bin, real and generated.
 
     Every set was generated for the real conditions, so all share ``energy_gev``. The
-    per-bin numbers are :func:`tfcalo.metrics.compare_response`'s (as in the evaluation's
-    log-spaced energy bins, :func:`tfcalo.evaluation.validation.energy_bin_metrics`).
+    per-bin numbers are :func:`tfcalo.evaluation.validation.energy_bin_metrics`'s (the
+    evaluation's energy bins, here with ``bin_width_gev`` bins and no bootstrap).
 
     Args:
         energy_gev: (N,) primary energy of each shower (GeV).
@@ -187,22 +188,22 @@ def sf_bins(energy_gev: np.ndarray, sf_real: np.ndarray, sf_sets: dict[str, np.n
         raise ConfigError(f"ensemble report parameter 'bin_width_gev' must be positive, got "
                           f"{bin_width_gev}")
     e = np.asarray(energy_gev, np.float64)
-    lo = math.floor(e.min() / bin_width_gev) * bin_width_gev
-    n_bins = max(1, math.ceil((e.max() - lo) / bin_width_gev + 1e-9))
-    edges = lo + bin_width_gev * np.arange(n_bins + 1)
-    real = M.binned_response(e, np.asarray(sf_real) * e, edges)
-    keep = real["n"] >= min_count
-    out: dict = {"edges_gev": edges.tolist(), "bin_width_gev": float(bin_width_gev),
-                 "min_count": int(min_count), "centre_gev": real["bin_centres"][keep].tolist(),
-                 "count": real["n"][keep].tolist(), "sf_real": real["sf_mean"][keep].tolist(),
-                 "sf_err_real": real["sf_err"][keep].tolist(), "sets": {}}
+
+    def bins(sf: np.ndarray) -> dict:
+        return energy_bin_metrics(e, sf_real, e, sf, min_count=min_count, n_boot=0,
+                                  bin_width_gev=bin_width_gev)
+
+    real = bins(sf_real)
+    out: dict = {"edges_gev": real["edges_gev"], "bin_width_gev": float(bin_width_gev),
+                 "min_count": int(min_count), "centre_gev": real["centre_gev"],
+                 "count": real["count_real"], "sf_real": real["sf_real"],
+                 "sf_err_real": real["sf_err_real"], "sets": {}}
     for label, sf in sf_sets.items():
-        cmp = M.compare_response(e, sf_real, e, sf, edges)
-        g, ratio = cmp["gen"], cmp["sf_ratio"][keep]
+        b = bins(sf)
+        ratio = np.asarray(b["sf_ratio"], np.float64)
         dev = np.abs(ratio[np.isfinite(ratio)] - 1.0)
         out["sets"][label] = {
-            "sf": g["sf_mean"][keep].tolist(), "sf_err": g["sf_err"][keep].tolist(),
-            "ratio": ratio.tolist(),
+            "sf": b["sf_gen"], "sf_err": b["sf_err_gen"], "ratio": b["sf_ratio"],
             "ratio_max_deviation": float(dev.max()) if dev.size else None,
             "ratio_mean_abs_deviation": float(dev.mean()) if dev.size else None,
         }
@@ -652,7 +653,7 @@ def ensemble_report(out_dir: str | Path, data_dir: str | Path,
         out_dir: directory to fill (created).
         data_dir: canonical dataset artifact; its test split is the reference.
         ensembles: ensemble artifacts of the prefixes G_0..G_t, t = 0..T-1 (the last is the
-            full ensemble, sampled with :func:`tfcalo.sampling.load_sampler`).
+            full ensemble, sampled with :func:`tfcalo.export.sampling.load_sampler`).
         members: trained run directories of G_0..G_{T-1}.
         evaluations: evaluate outputs (metrics.json) of each prefix.
         seed: noise seed of every generated set.
@@ -670,7 +671,7 @@ def ensemble_report(out_dir: str | Path, data_dir: str | Path,
         ArtifactError: a missing/corrupt input, or a model of another detector than the data.
     """
     from tfcalo.data.dataset import Dataset
-    from tfcalo.sampling import load_sampler
+    from tfcalo.export.sampling import load_sampler
     from tfcalo.training import adagan
 
     log = log or (lambda msg: None)

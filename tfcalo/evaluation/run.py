@@ -1,7 +1,7 @@
 """Evaluate a model on a dataset artifact into an evaluation directory.
 
 The library behind ``tfcalo evaluate`` and the pipelines' evaluate component:
-:func:`evaluate_to_dir` opens the model (:func:`tfcalo.sampling.load_sampler`: a trained run
+:func:`evaluate_to_dir` opens the model (:func:`tfcalo.export.sampling.load_sampler`: a trained run
 directory, an ensemble or a SavedModel), generates showers for the conditions of the
 dataset's test split, computes every metric and the blessing
 (:func:`tfcalo.evaluation.validation.evaluate_arrays`), times generation, and writes the
@@ -83,7 +83,7 @@ def evaluate_to_dir(
     """
     from tfcalo.data.dataset import Dataset
     from tfcalo.evaluation import report
-    from tfcalo.sampling import load_sampler
+    from tfcalo.export.sampling import load_sampler
 
     model = _require(model, "model path")
     data = _require(data, "dataset artifact")

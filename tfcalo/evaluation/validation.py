@@ -4,7 +4,7 @@ The library function :func:`evaluate_arrays` takes arrays only (real test shower
 conditions and weights, and generated showers for the same conditions), so it needs no model
 and is what the tests exercise with real-vs-real and deliberately broken comparisons.
 :func:`tfcalo.evaluation.run.evaluate_to_dir` generates the showers with a
-:class:`tfcalo.sampling.Sampler`, calls it, and hands the result to
+:class:`tfcalo.export.sampling.Sampler`, calls it, and hands the result to
 :mod:`tfcalo.evaluation.report`.
 
 Metrics (keys of ``EvaluationResult.metrics``, all JSON-ready):
@@ -49,6 +49,7 @@ distances); defaults per detector live in :data:`DEFAULT_THRESHOLDS`: sample-siz
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -262,57 +263,83 @@ def _observable_metrics(real: dict, gen: dict, wr: np.ndarray | None,
     return out
 
 
+def energy_edges(energy_gev: np.ndarray, n_bins: int | None = None,
+                 bin_width_gev: float | None = None) -> np.ndarray:
+    """Primary-energy bin edges (GeV): ``n_bins`` log-spaced between the smallest and largest
+    energy, or fixed ``bin_width_gev`` bins whose edges are multiples of the width."""
+    e = np.asarray(energy_gev, np.float64)
+    if (n_bins is None) == (bin_width_gev is None):
+        raise ValueError("give exactly one of n_bins and bin_width_gev")
+    if bin_width_gev is not None:
+        lo = math.floor(e.min() / bin_width_gev) * bin_width_gev
+        n = max(1, math.ceil((e.max() - lo) / bin_width_gev + 1e-9))
+        return lo + bin_width_gev * np.arange(n + 1)
+    lo, hi = float(e.min()), float(e.max())
+    return (np.geomspace(lo, hi * (1 + 1e-9), n_bins + 1) if hi > lo > 0
+            else np.array([lo, hi + 1.0]))
+
+
 def energy_bin_metrics(
     energy_r: np.ndarray,
     sf_r: np.ndarray,
     energy_g: np.ndarray,
     sf_g: np.ndarray,
-    n_bins: int,
-    min_count: int,
+    n_bins: int | None = None,
+    min_count: int = 10,
     n_boot: int = 100,
     seed: int = 0,
+    *,
+    bin_width_gev: float | None = None,
 ) -> dict:
-    """Sampling fraction and resolution (mu90, sigma90) per log-spaced primary-energy bin.
+    """Sampling fraction and resolution (mu90, sigma90) per primary-energy bin, real and
+    generated: the one per-energy-bin comparison of the evaluation (log-spaced bins) and of
+    the ensemble report (fixed-width bins, :func:`tfcalo.evaluation.ensemble_report.sf_bins`).
 
     The per-bin numbers and ratios are :func:`tfcalo.metrics.compare_response`'s; this adds
-    the log-spaced binning, the minimum counts and bootstrap errors of the resolution ratios.
+    the binning (:func:`energy_edges`), the minimum counts and bootstrap errors of the
+    resolution ratios.
 
     Args:
         energy_r, sf_r: (N,) primary energy (GeV) and sampling fraction (visible/primary)
             of the real showers (unweighted: the calorimeter detectors carry no sWeights).
         energy_g, sf_g: (M,) the same for the generated showers (binned with the same edges).
-        n_bins: number of log-spaced bins between the smallest and largest real energy.
+        n_bins: number of log-spaced bins between the smallest and largest real energy
+            (centres: geometric means of the edges) ...
+        bin_width_gev: ... or the width of fixed bins (edges multiples of it covering the
+            real energies; centres: arithmetic means). Give exactly one.
         min_count: bins with fewer real or generated showers are left out.
-        n_boot: bootstrap resamples (per bin and sample) for ``resolution_ratio_err``.
+        n_boot: bootstrap resamples (per bin and sample) for ``resolution_ratio_err``
+            (below 2: no bootstrap, the errors are NaN).
         seed: bootstrap seed.
 
     Returns:
-        ``edges_gev`` (all n_bins+1 edges) and lists per kept bin: ``centre_gev``,
+        ``edges_gev`` (all bin edges) and lists per kept bin: ``centre_gev``,
         ``count_real``, ``count_gen``, ``sf_real``, ``sf_gen`` (mean sampling fractions),
-        ``sf_ratio`` (gen/real) and ``sf_ratio_err`` (its statistical error from the
-        spread of the sampling fraction), ``mu90_real``/``_gen``, ``resolution_real``/``_gen``
-        (sigma90/mu90 of the sampling fraction), ``resolution_ratio`` and
-        ``resolution_ratio_err`` (standard deviation of the ratio over bootstrap resamples
-        of both samples).
+        ``sf_err_real``, ``sf_err_gen`` (errors of those means), ``sf_ratio`` (gen/real) and
+        ``sf_ratio_err`` (its statistical error from the spread of the sampling fraction),
+        ``mu90_real``/``_gen``, ``resolution_real``/``_gen`` (sigma90/mu90 of the sampling
+        fraction), ``resolution_ratio`` and ``resolution_ratio_err`` (standard deviation of
+        the ratio over bootstrap resamples of both samples).
     """
-    lo, hi = float(np.min(energy_r)), float(np.max(energy_r))
-    edges = (np.geomspace(lo, hi * (1 + 1e-9), n_bins + 1) if hi > lo > 0
-             else np.array([lo, hi + 1.0]))
+    edges = energy_edges(energy_r, n_bins, bin_width_gev)
     cmp = M.compare_response(energy_r, sf_r, energy_g, sf_g, edges)
     r, g = cmp["real"], cmp["gen"]
     keep = (r["n"] >= min_count) & (g["n"] >= min_count)
     res_ratio_err = np.full(len(keep), np.nan)
-    rng = np.random.default_rng([seed, 90])
-    idx_r, idx_g = np.digitize(energy_r, edges) - 1, np.digitize(energy_g, edges) - 1
-    for b in np.flatnonzero(keep):
-        boot_r = M.bootstrap_resolution(np.asarray(sf_r)[idx_r == b], n_boot, rng)
-        boot_g = M.bootstrap_resolution(np.asarray(sf_g)[idx_g == b], n_boot, rng)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            res_ratio_err[b] = float(np.nanstd(boot_g / boot_r)) if n_boot > 1 else np.nan
+    if n_boot > 1:
+        rng = np.random.default_rng([seed, 90])
+        idx_r, idx_g = np.digitize(energy_r, edges) - 1, np.digitize(energy_g, edges) - 1
+        for b in np.flatnonzero(keep):
+            boot_r = M.bootstrap_resolution(np.asarray(sf_r)[idx_r == b], n_boot, rng)
+            boot_g = M.bootstrap_resolution(np.asarray(sf_g)[idx_g == b], n_boot, rng)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                res_ratio_err[b] = float(np.nanstd(boot_g / boot_r))
+    geometric = bin_width_gev is None and edges[0] > 0
     cols = {
-        "centre_gev": np.sqrt(edges[:-1] * edges[1:]) if lo > 0 else r["bin_centres"],
+        "centre_gev": np.sqrt(edges[:-1] * edges[1:]) if geometric else r["bin_centres"],
         "count_real": r["n"], "count_gen": g["n"],
-        "sf_real": r["sf_mean"], "sf_gen": g["sf_mean"], "sf_ratio": cmp["sf_ratio"],
+        "sf_real": r["sf_mean"], "sf_gen": g["sf_mean"],
+        "sf_err_real": r["sf_err"], "sf_err_gen": g["sf_err"], "sf_ratio": cmp["sf_ratio"],
         "sf_ratio_err": cmp["sf_ratio_err"],
         "mu90_real": r["mu90"], "mu90_gen": g["mu90"],
         "resolution_real": r["resolution"], "resolution_gen": g["resolution"],

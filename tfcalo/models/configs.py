@@ -61,6 +61,9 @@ class TwoDGANGenerator:
     dropout: float = 0.0
     conditioning: str = "multiply"
     sync_batchnorm: bool = True
+    # "shape_energy": softmax shape x Ep x sf_ref x exp(delta) (see SAGANGenerator.output)
+    output: str = "cells"
+    sf_ref: float = 0.0
 
 
 @dataclass
@@ -71,6 +74,9 @@ class TwoDGANDiscriminator:
     hidden: int = 64
     dropout: float = 0.0
     sync_batchnorm: bool = True
+    # the dense layer also sees energy_gain * log(deposit / (Ep sf_ref)) and the normalised Ep
+    energy_input: bool = False
+    energy_gain: float = 30.0
 
 
 @dataclass

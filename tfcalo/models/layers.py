@@ -328,6 +328,37 @@ def primary_energy(detector, conditions):
     raise ConfigError(f"detector {detector.name} has no primary energy")
 
 
+def shape_times_energy(detector, logits, delta, conditions, sf_ref: float):
+    """Physical showers from a softmax shape and one energy number per shower (tf).
+
+    Args:
+        detector: the Detector (its primary energy: :func:`primary_energy`).
+        logits: (B, *shower_shape) per-cell logits; the shape is their softmax over all cells.
+        delta: (B,) log sampling-fraction offsets.
+        conditions: (B, n_conditions) PHYSICAL.
+        sf_ref: reference sampling fraction (deposit / primary energy, same unit).
+    Returns:
+        (B, *shower_shape) showers whose sum is primary energy * sf_ref * exp(delta).
+    """
+    flat = tf.reshape(logits, (tf.shape(logits)[0], -1))
+    shape = tf.reshape(tf.nn.softmax(flat, axis=-1), tf.shape(logits))
+    total = primary_energy(detector, conditions) * sf_ref * tf.exp(delta)
+    return shape * tf.reshape(total, tf.concat([[-1], tf.ones(tf.rank(logits) - 1, tf.int32)], 0))
+
+
+def deposit_ratio(detector, showers, conditions, sf_ref: float):
+    """log(deposit / (primary energy * sf_ref)), (B, 1) (tf): what an energy-aware critic sees."""
+    deposit = tf.reduce_sum(tf.reshape(showers, (tf.shape(showers)[0], -1)), axis=1)
+    return tf.math.log(deposit / (primary_energy(detector, conditions) * sf_ref) + 1e-6)[:, None]
+
+
+def energy_head():
+    """The small MLP of an energy-factorised generator: features -> delta (B, 1), starting
+    near 0 (the reference sampling fraction)."""
+    return keras.Sequential([keras.layers.Dense(64), keras.layers.LeakyReLU(0.2),
+                             keras.layers.Dense(1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))])
+
+
 def slope_features(detector, conditions):
     """lhcb-ecal track slopes (B, 2): px/pz / 0.17 and py/pz / 0.14, about unit spread for the
     detector's slope ranges (+-0.3 and +-0.25). A network given only standardised px, py, pz

@@ -28,7 +28,9 @@ from tfcalo.models.layers import (
     batch_norm,
     conv2d,
     dense,
-    primary_energy,
+    deposit_ratio,
+    energy_head,
+    shape_times_energy,
     slope_features,
 )
 
@@ -79,9 +81,7 @@ class SAGANGenerator(GeneratorBase):
         self.crop = keras.layers.Cropping2D((((32 - h) // 2, (32 - h + 1) // 2),
                                              ((32 - w) // 2, (32 - w + 1) // 2)))
         if output == "shape_energy":
-            self.energy_head = keras.Sequential(
-                [keras.layers.Dense(64), keras.layers.LeakyReLU(0.2),
-                 keras.layers.Dense(1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))])
+            self.energy_head = energy_head()
         self._config = {"filters": filters, "attention": attention,
                         "sync_batchnorm": sync_batchnorm, "output": output,
                         "sf_ref": self.sf_ref, "slope_features": self.slopes}
@@ -104,12 +104,9 @@ class SAGANGenerator(GeneratorBase):
         if self.output_kind == "cells":
             return super().physical(noise, conditions, training)
         h = self._inputs(noise, conditions, self.cond_norm(conditions))
-        logits = self._image(h, training)
-        flat = tf.reshape(logits, (tf.shape(logits)[0], -1))
-        shape = tf.reshape(tf.nn.softmax(flat, axis=-1), tf.shape(logits))
         delta = self.energy_head(h, training=training)[:, 0]
-        total = primary_energy(self.detector, conditions) * self.sf_ref * tf.exp(delta)
-        return shape * total[:, None, None]
+        return shape_times_energy(self.detector, self._image(h, training), delta, conditions,
+                                  self.sf_ref)
 
     def get_config(self):
         return {**super().get_config(), **self._config}
@@ -194,9 +191,8 @@ class SAGANDiscriminator(CriticBase):
         extra = [c]
         if self.energy_input:
             s = showers if showers is not None else self.transform.inverse(t)
-            deposit = tf.reduce_sum(tf.reshape(s, (tf.shape(s)[0], -1)), axis=1)
-            ratio = deposit / (primary_energy(self.detector, conditions) * self.sf_ref)
-            extra.append(self.energy_gain * tf.math.log(ratio + 1e-6)[:, None])
+            extra.append(self.energy_gain * deposit_ratio(self.detector, s, conditions,
+                                                          self.sf_ref))
         out = {}
         if self.n_aux:
             out["aux"] = self._aux(feats, c, training)

@@ -7,6 +7,11 @@ volume through permutations (x, y and z views: the viewed axis becomes the chann
 concatenated and fused (a learned 1x1x1 combination) into 25x25x25.
 Discriminator: three permuted Conv2D branches, concatenated, dense, heads real/fake
 (``score``), Ep regression (``ep``, GeV) and the total energy (``etot``, the image sum).
+
+``output="shape_energy"`` (as in tfcalo.models.sagan): the fused volume is a softmax shape
+over all 15,625 cells and a separate head gives delta per shower, deposit = Ep * sf_ref *
+exp(delta); the critic's ``energy_input`` gives its dense layer energy_gain * log(deposit /
+(Ep * sf_ref)) and the normalised Ep, so it can judge the sampling fraction per energy.
 """
 
 from __future__ import annotations
@@ -14,7 +19,16 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfcalo.models.layers import CriticBase, GeneratorBase, batch_norm
+from tfcalo.models.layers import (
+    CriticBase,
+    GeneratorBase,
+    batch_norm,
+    deposit_ratio,
+    energy_head,
+    shape_times_energy,
+)
+
+OUTPUTS = ("cells", "shape_energy")
 
 # Permutations of (x, y, z): the last entry is the axis that becomes channels.
 _VIEWS = ((1, 2, 0), (0, 2, 1), (0, 1, 2))
@@ -43,14 +57,19 @@ class TwoDGANGenerator(GeneratorBase):
         conditioning: ``multiply`` (noise * Ep / ep_ref, as the original) or ``concat``
             (noise concatenated with the normalised log Ep).
         ep_ref: reference energy (GeV) of the multiplicative conditioning.
+        output, sf_ref: "cells" or "shape_energy" (softmax shape x Ep x sf_ref x exp(delta)).
     """
 
     def __init__(self, detector: str = "cern-ecal", latent_dim: int = 64, filters: int = 16,
                  seed_channels: int = 1, dropout: float = 0.0, conditioning: str = "multiply",
-                 sync_batchnorm: bool = True, ep_ref: float = 100.0,
-                 condition_norm: dict | None = None, shower_transform: dict | None = None,
-                 **kwargs):
+                 sync_batchnorm: bool = True, ep_ref: float = 100.0, output: str = "cells",
+                 sf_ref: float = 0.0, condition_norm: dict | None = None,
+                 shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
+        if output not in OUTPUTS or (output == "shape_energy" and not sf_ref > 0):
+            raise ValueError(f"2DGAN generator output must be one of {OUTPUTS} (shape_energy "
+                             f"with sf_ref > 0), not {output!r} with sf_ref {sf_ref}")
+        self.output_kind, self.sf_ref = output, float(sf_ref)
         self.n = self.detector.shower_shape[0]
         self.seed_channels = int(seed_channels)
         self.conditioning = conditioning
@@ -65,11 +84,24 @@ class TwoDGANGenerator(GeneratorBase):
             layers.append(keras.layers.Conv2D(self.n, 30 - self.n + 1, padding="valid"))
             self.branches.append(keras.Sequential(layers))
         self.fuse = keras.layers.Dense(1)
+        if output == "shape_energy":
+            self.energy_head = energy_head()
         self._config = {"filters": filters, "seed_channels": seed_channels, "dropout": dropout,
                         "conditioning": conditioning, "sync_batchnorm": sync_batchnorm,
-                        "ep_ref": ep_ref}
+                        "ep_ref": ep_ref, "output": output, "sf_ref": self.sf_ref}
+
+    def physical(self, noise, conditions, training=None):
+        if self.output_kind == "cells":
+            return super().physical(noise, conditions, training)
+        cond_norm = self.cond_norm(conditions)
+        logits = self._volume(noise, conditions, cond_norm, training)
+        delta = self.energy_head(tf.concat([noise, cond_norm], axis=-1), training=training)
+        return shape_times_energy(self.detector, logits, delta[:, 0], conditions, self.sf_ref)
 
     def core(self, noise, conditions, cond_norm, training):
+        return tf.nn.relu(self._volume(noise, conditions, cond_norm, training))
+
+    def _volume(self, noise, conditions, cond_norm, training):
         if self.conditioning == "multiply":
             z = noise * (conditions[:, :1] / self.ep_ref)
         else:
@@ -81,8 +113,7 @@ class TwoDGANGenerator(GeneratorBase):
             img = tf.reshape(vp, (-1, 5, 5, 5 * self.seed_channels))
             out = branch(img, training=training)  # (B, n, n, n): axes perm[0], perm[1], perm[2]
             views.append(tf.transpose(out, (0, *(p + 1 for p in _inverse_perm(perm)))))
-        fused = self.fuse(tf.stack(views, axis=-1))[..., 0]
-        return tf.nn.relu(fused)
+        return self.fuse(tf.stack(views, axis=-1))[..., 0]
 
     def get_config(self):
         return {**super().get_config(), **self._config}
@@ -94,14 +125,21 @@ class TwoDGANDiscriminator(CriticBase):
 
     The discriminator is unconditional (auxiliary-classifier style, as the original): the Ep
     head does the conditioning. ``etot`` is the physical image sum (no parameters).
+    ``energy_input``: the dense layer also gets ``energy_gain * log(deposit / (Ep sf_ref))``
+    and the normalised Ep (a conditional critic of the sampling fraction).
     """
 
     def __init__(self, detector: str = "cern-ecal", out_dim: int = 1, filters: int = 16,
                  hidden: int = 64, dropout: float = 0.0, sync_batchnorm: bool = True,
-                 ep_ref: float = 100.0, condition_norm: dict | None = None,
+                 ep_ref: float = 100.0, energy_input: bool = False, energy_gain: float = 30.0,
+                 sf_ref: float = 0.0, condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, out_dim, condition_norm, shower_transform, **kwargs)
+        if energy_input and not sf_ref > 0:
+            raise ValueError("2DGAN critic energy_input needs sf_ref > 0")
         self.ep_ref = float(ep_ref)
+        self.energy_input, self.energy_gain = bool(energy_input), float(energy_gain)
+        self.sf_ref = float(sf_ref)
         self.branches = []
         for _ in _VIEWS:
             layers = [keras.layers.Conv2D(filters, 5, padding="same")]
@@ -116,16 +154,22 @@ class TwoDGANDiscriminator(CriticBase):
         self.score_head = keras.layers.Dense(self.out_dim)
         self.ep_head = keras.layers.Dense(1)
         self._config = {"filters": filters, "hidden": hidden, "dropout": dropout,
-                        "sync_batchnorm": sync_batchnorm, "ep_ref": ep_ref}
+                        "sync_batchnorm": sync_batchnorm, "ep_ref": ep_ref,
+                        "energy_input": self.energy_input, "energy_gain": self.energy_gain,
+                        "sf_ref": self.sf_ref}
 
     def score_transformed(self, t, conditions, training=None, showers=None):
         feats = [branch(tf.transpose(t, (0, *(p + 1 for p in perm))), training=training)
                  for perm, branch in zip(_VIEWS, self.branches, strict=False)]
+        if showers is None:
+            showers = self.transform.inverse(t)
+        if self.energy_input:
+            feats += [self.energy_gain * deposit_ratio(self.detector, showers, conditions,
+                                                       self.sf_ref),
+                      self.cond_norm(conditions)]
         h = self.act(self.hidden(tf.concat(feats, axis=-1)))
         out = {"score": self.score_head(h),
                "ep": self.ep_ref * tf.nn.softplus(self.ep_head(h))[:, 0]}
-        if showers is None:
-            showers = self.transform.inverse(t)
         out["etot"] = tf.reduce_sum(tf.reshape(showers, (tf.shape(showers)[0], -1)), axis=-1)
         return out
 

@@ -92,6 +92,7 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
         from tfcalo.models.twod_gan import TwoDGANDiscriminator, TwoDGANGenerator
 
         ep_ref = float(stats.get("ep_ref", 100.0)) if stats else 100.0
+        _energy_reference(g, d, stats)
         return (TwoDGANGenerator(det.name, cfg.latent_dim, ep_ref=ep_ref, **g, **common),
                 TwoDGANDiscriminator(det.name, out_dim, ep_ref=ep_ref, **d, **common))
     if name == "sagan":
@@ -100,13 +101,7 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
         n_aux = len(d.pop("aux_targets"))
         for key in ("aux_mode", "aux_weight", "aux_scales", "aux_clip", "aux_pretrain_steps"):
             d.pop(key)
-        from tfcalo.models.sagan import OUTPUTS
-
-        if g["output"] not in OUTPUTS:
-            raise ConfigError(f"config key 'generator.output' must be one of {', '.join(OUTPUTS)}, "
-                              f"not {g['output']!r}")
-        if g["output"] == "shape_energy" or d["energy_input"]:
-            g["sf_ref"] = d["sf_ref"] = g["sf_ref"] or reference_sampling_fraction(stats)
+        _energy_reference(g, d, stats)
         return (SAGANGenerator(det.name, cfg.latent_dim, **g, **common),
                 SAGANDiscriminator(det.name, out_dim, n_aux=n_aux, **d, **common))
     # cramer
@@ -130,6 +125,17 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
         gen = TwoDGANGenerator(det.name, cfg.latent_dim, filters=g["filters"],
                                conditioning="concat", sync_batchnorm=g["sync_batchnorm"], **common)
     return gen, critic
+
+
+def _energy_reference(g: dict, d: dict, stats: dict) -> None:
+    """Check ``generator.output`` and give an energy-factorised generator and an energy-aware
+    critic their common ``sf_ref`` (config, else the data's median sampling fraction)."""
+    outputs = ("cells", "shape_energy")
+    if g["output"] not in outputs:
+        raise ConfigError(f"config key 'generator.output' must be one of {', '.join(outputs)}, "
+                          f"not {g['output']!r}")
+    if g["output"] == "shape_energy" or d["energy_input"]:
+        g["sf_ref"] = d["sf_ref"] = g["sf_ref"] or reference_sampling_fraction(stats)
 
 
 def reference_sampling_fraction(stats: dict) -> float:

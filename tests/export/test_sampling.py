@@ -1,4 +1,4 @@
-"""tfcalo.sampling: samplers from SavedModels and run directories, conditions input."""
+"""tfcalo.export.sampling: samplers from SavedModels and run directories, conditions input."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from tiny_generators import TinyGenerator
 
 import tfcalo.training.build
 from tfcalo.errors import ArtifactError, ConfigError, InputFileError, OutputExistsError
-from tfcalo.export import build_card, write_saved_model
-from tfcalo.models.noise import latent_noise
-from tfcalo.sampling import (
+from tfcalo.export.sampling import (
     Sampler,
     generate_to_file,
     load_sampler,
     point_conditions,
     read_conditions_file,
 )
+from tfcalo.export.savedmodel import build_card, write_saved_model
+from tfcalo.models.noise import latent_noise
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def saved_dir(tmp_path_factory, gen):
 def run_dir(tmp_path, gen, monkeypatch):
     """A run directory whose generator comes from a patched tfcalo.training.build.load_generator."""
     (tmp_path / "run.json").write_text(json.dumps(
-        {"model": "tiny", "detector": "cern-ecal", "data_fingerprint": "fp1"}))
+        {"model": "tiny", "detector": "cern-ecal", "data": {"content_hash": "fp1"}}))
     calls = []
 
     def load_generator(path):
@@ -102,7 +102,7 @@ def test_bad_paths(tmp_path):
     with pytest.raises(ArtifactError, match="JSON object"):
         load_sampler(tmp_path)
     (tmp_path / "run.json").write_text("{}")
-    with pytest.raises(ArtifactError, match="no 'detector'"):
+    with pytest.raises(ArtifactError, match="missing or not a string: detector"):
         load_sampler(tmp_path)
 
 
@@ -134,7 +134,7 @@ def test_hdf5_conditions(tmp_path):
         read_conditions_file(p, "rich-pid")
     bad = tmp_path / "bad.h5"
     bad.write_text("not hdf5")
-    with pytest.raises(InputFileError, match="not readable HDF5"):
+    with pytest.raises(InputFileError, match="not an HDF5 file"):
         read_conditions_file(bad, "cern-ecal")
 
 

@@ -3,9 +3,10 @@
 :func:`load_sampler` recognises two kinds of directory:
 
 - a tfcalo SavedModel (``model_card.json`` + ``saved_model.pb``, written by
-  :func:`tfcalo.export.export_generator`), loaded with ``tf.saved_model.load`` and called
+  :func:`tfcalo.export.savedmodel.export_generator`), loaded with ``tf.saved_model.load`` and called
   through its ``generate_from_noise`` signature;
-- a trained run directory (``run.json``), rebuilt with ``tfcalo.models.load_generator``.
+- a trained run directory (``run.json``, read by :func:`tfcalo.training.run_record.read_run`),
+  rebuilt with :func:`tfcalo.training.build.load_generator`.
 
 Either way a :class:`Sampler` takes PHYSICAL conditions ``(N, n_conditions)`` and returns
 PHYSICAL showers ``(N, *detector.shower_shape)`` in ``detector.energy_unit``. The noise of
@@ -15,13 +16,13 @@ seed)`` signature draw the same rows, so the three paths give the same showers f
 seed and conditions (to float rounding).
 
 This module also turns what a user types into conditions: :func:`read_conditions_file`
-(HDF5 or CSV with one column per condition name) and :func:`point_conditions` (one particle
+(HDF5, npz or CSV with one column per condition name, read by
+:func:`tfcalo.data.formats.read_columns`) and :func:`point_conditions` (one particle
 given by its energy and optional direction/position).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -35,10 +36,11 @@ import numpy as np
 
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ArtifactError, ConfigError, InputFileError
+from tfcalo.export.integrity import CARD_KEY, verify_export_hash
+from tfcalo.training.run_record import RUN_JSON, data_hash, read_run
 
 MODEL_CARD = "model_card.json"
 SAVED_MODEL_PB = "saved_model.pb"
-RUN_JSON = "run.json"
 
 FromNoise = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -191,41 +193,12 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def read_run_info(run_dir: str | Path) -> dict:
-    """Read ``run.json`` of a trained run directory (ArtifactError if missing or corrupt)."""
-    run_dir = Path(run_dir)
-    if not is_run_dir(run_dir):
-        raise ArtifactError(f"{run_dir} is not a trained run directory (no {RUN_JSON})")
-    info = _read_json(run_dir / RUN_JSON)
-    if "detector" not in info:
-        raise ArtifactError(f"{run_dir / RUN_JSON} has no 'detector' key")
-    return info
-
-
-def run_detector(info: dict) -> Detector:
-    """The detector named in a run.json dict (a name or a ``{"name": ...}`` dict)."""
-    det = info["detector"]
-    return get_detector(det["name"] if isinstance(det, dict) else det)
-
-
-def run_data_hash(info: dict) -> str | None:
-    """The training-data fingerprint recorded in run.json, whatever its key is called."""
-    for key in ("data_fingerprint", "data_hash", "content_hash", "dataset_hash"):
-        if info.get(key):
-            return str(info[key])
-    data = info.get("data")
-    if isinstance(data, dict):
-        for key in ("fingerprint", "content_hash", "hash"):
-            if data.get(key):
-                return str(data[key])
-    return None
-
-
 def load_run_generator(run_dir: str | Path) -> Any:
-    """Rebuild the generator of a run directory via ``tfcalo.models.load_generator``.
+    """Rebuild the generator of a run directory via
+    :func:`tfcalo.training.build.load_generator`.
 
     An AdaGAN ensemble artifact (ensemble.json beside its run.json) loads as the mixture
-    generator of its members (:func:`tfcalo.ensemble.load_mixture`).
+    generator of its members (:func:`tfcalo.training.adagan.load_mixture`).
     """
     from tfcalo.training import adagan as ensemble
 
@@ -240,14 +213,14 @@ def _run_card(run_dir: Path, info: dict, detector: Detector, latent_dim: int) ->
     card = {
         "source": "run",
         "run_dir": str(run_dir),
-        "model": info.get("model") or info.get("model_name"),
+        "model": info.get("model"),
         "detector": detector.name,
         "condition_names": list(detector.condition_names),
         "condition_units": list(detector.condition_units),
         "shower_shape": list(detector.shower_shape),
         "energy_unit": detector.energy_unit,
         "latent_dim": int(latent_dim),
-        "training_data_hash": run_data_hash(info),
+        "training_data_hash": data_hash(info),
     }
     columns = (info.get("stats") or {}).get("conditions")
     try:  # the training data's range of each condition, as an export records it
@@ -263,7 +236,7 @@ def _run_card(run_dir: Path, info: dict, detector: Detector, latent_dim: int) ->
 
 #: Where the pretrained models shipped as package data live: ``pretrained/<name>/`` holds a
 #: SavedModel export (model_card.json with its content hash) and its validation report.
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 def pretrained_names() -> list[str]:
@@ -288,7 +261,7 @@ def load_sampler(path: str | Path) -> Sampler:
     A SavedModel is a program: loading and calling it runs whatever TensorFlow ops its
     signatures hold (file writes included), so load only models from sources you trust.
     A pretrained model is checked against the content hash in its model card first
-    (:func:`tfcalo.integrity.verify_export_hash`), and so is any export whose card records
+    (:func:`tfcalo.export.integrity.verify_export_hash`), and so is any export whose card records
     one (tfcalo records it at export): a file changed since export is refused.
 
     Raises:
@@ -296,8 +269,6 @@ def load_sampler(path: str | Path) -> Sampler:
             of directory, does not match its recorded content hash, or has a model card that
             contradicts the SavedModel.
     """
-    from tfcalo.integrity import CARD_KEY, verify_export_hash
-
     given = str(path)
     path = Path(path)
     if not path.exists():
@@ -314,8 +285,8 @@ def load_sampler(path: str | Path) -> Sampler:
             verify_export_hash(path)
         return _saved_model_sampler(path)
     if is_run_dir(path):
-        info = read_run_info(path)
-        detector = run_detector(info)
+        info = read_run(path, required=("detector",))
+        detector = get_detector(info["detector"])
         generator = load_run_generator(path)
         card = _run_card(path, info, detector, generator.latent_dim)
         return Sampler.from_generator(generator, detector, card)
@@ -455,13 +426,13 @@ def range_warning(sampler: Sampler, rows: np.ndarray) -> str | None:
 
 
 def read_conditions_file(path: str | Path, detector: Detector | str) -> np.ndarray:
-    """Read conditions from an HDF5 or CSV file with one column per condition name.
+    """Read conditions from an HDF5, npz or CSV file with one column per condition name.
 
-    Layouts:
-        - HDF5 (``.h5``/``.hdf5``): one 1-D dataset per name in ``detector.condition_names``
-          at the file's top level (e.g. ``Ep`` for cern-ecal; ``x, y, z, px, py, pz`` for
-          lhcb-ecal), all the same length. Other datasets are ignored.
-        - CSV (any other suffix): a header row naming the columns, then one row per shower.
+    Layouts (:func:`tfcalo.data.formats.read_columns`):
+        - HDF5: one 1-D dataset per name in ``detector.condition_names`` at the file's top
+          level (e.g. ``Ep`` for cern-ecal; ``x, y, z, px, py, pz`` for lhcb-ecal), all the
+          same length. Other datasets are ignored. npz: one 1-D array per name.
+        - CSV (``.csv``/``.txt``): a header row naming the columns, then one row per shower.
           Extra columns are ignored.
 
     Returns:
@@ -471,72 +442,16 @@ def read_conditions_file(path: str | Path, detector: Detector | str) -> np.ndarr
         InputFileError: missing/unreadable file, missing columns (named), ragged or
             non-numeric values, or no rows.
     """
+    from tfcalo.data.formats import read_columns
+
     detector = get_detector(detector)
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"conditions file {path} does not exist")
-    names = detector.condition_names
-    if path.suffix.lower() in (".h5", ".hdf5", ".he5"):
-        columns = _read_h5_columns(path, names)
-    else:
-        columns = _read_csv_columns(path, names)
-    lengths = {len(c) for c in columns}
-    if len(lengths) != 1:
-        raise InputFileError(f"conditions file {path} has columns of different lengths")
-    cond = np.stack(columns, axis=1).astype(np.float32)
+    cond = read_columns(path, detector.condition_names, what="conditions file").astype(np.float32)
     if len(cond) == 0:
         raise InputFileError(f"conditions file {path} has no rows")
     if not np.all(np.isfinite(cond)):
         raise InputFileError(f"conditions file {path} holds non-finite values")
     return cond
-
-
-def _missing(path: Path, missing: list[str], detector_names: tuple[str, ...]) -> InputFileError:
-    return InputFileError(
-        f"conditions file {path} lacks column(s) {', '.join(missing)} "
-        f"(needed: {', '.join(detector_names)})"
-    )
-
-
-def _read_h5_columns(path: Path, names: tuple[str, ...]) -> list[np.ndarray]:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [n for n in names if n not in f or not isinstance(f[n], h5py.Dataset)]
-            if missing:
-                raise _missing(path, missing, names)
-            columns = [np.asarray(f[n][()], dtype=np.float64) for n in names]
-    except OSError as exc:
-        raise InputFileError(f"conditions file {path} is not readable HDF5 ({exc})") from None
-    for n, c in zip(names, columns, strict=True):
-        if c.ndim != 1:
-            raise InputFileError(
-                f"conditions file {path}: dataset '{n}' must be 1-D, has shape {c.shape}"
-            )
-    return columns
-
-
-def _read_csv_columns(path: Path, names: tuple[str, ...]) -> list[np.ndarray]:
-    try:
-        with path.open(newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"conditions file {path} is not readable CSV ({exc})") from None
-    if not rows:
-        raise InputFileError(f"conditions file {path} is empty (expected a header row)")
-    header = [h.strip() for h in rows[0]]
-    missing = [n for n in names if n not in header]
-    if missing:
-        raise _missing(path, missing, names)
-    idx = [header.index(n) for n in names]
-    body = [r for r in rows[1:] if any(cell.strip() for cell in r)]
-    try:
-        return [np.array([float(r[i]) for r in body], dtype=np.float64) for i in idx]
-    except (ValueError, IndexError):
-        raise InputFileError(
-            f"conditions file {path} has a short or non-numeric row"
-        ) from None
 
 
 def point_conditions(detector: Detector | str, energy: float, *,

@@ -1,4 +1,4 @@
-"""tfcalo.export: SavedModel signatures, model card, blessing, self-verification, ONNX."""
+"""tfcalo.export.savedmodel (and .onnx): SavedModel signatures, model card, blessing, self-verification, ONNX."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from tiny_generators import EagerOnlyShift, TinyGenerator, TinyModule
 
 from tfcalo.errors import ArtifactError, NotBlessedError, OutputExistsError
-from tfcalo.export import (
+from tfcalo.export.savedmodel import (
     VerificationError,
     check_blessing,
     export_generator,
@@ -198,7 +198,7 @@ def test_failed_verification_leaves_nothing(tmp_path):
 
 
 def test_failed_reload_leaves_nothing(tmp_path, monkeypatch):
-    import tfcalo.export as ex
+    import tfcalo.export.savedmodel as ex
 
     monkeypatch.setattr(ex, "_CHILD", "import sys; sys.exit('cannot load')")
     with pytest.raises(VerificationError, match="fresh process failed .*cannot load"):
@@ -208,7 +208,7 @@ def test_failed_reload_leaves_nothing(tmp_path, monkeypatch):
 
 def test_training_condition_ranges_come_from_run_stats():
     from tfcalo.detectors import get_detector
-    from tfcalo.export import training_condition_ranges
+    from tfcalo.export.savedmodel import training_condition_ranges
 
     det = get_detector("cern-ecal")
     info = {"stats": {"conditions": {"Ep": {"min": 2.0, "max": 480.0, "mean": 90.0}}}}

@@ -1,4 +1,4 @@
-"""Tests of tfcalo.pipeline (the component/pipeline engine) with toy components.
+"""Tests of tfcalo.engine.runner (the component/pipeline engine) with toy components.
 
 Toy executors write small text files. Side channels that must NOT change fingerprints (call
 counters, failure switches) go through environment variables; the concurrency tests run
@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tfcalo import pipeline_store
-from tfcalo.errors import ArtifactError, ConfigError, TfcaloError, UnknownNameError
-from tfcalo.pipeline import (
+from tfcalo.engine import store as pipeline_store
+from tfcalo.engine.runner import (
     Artifact,
     Component,
     Node,
@@ -35,6 +34,7 @@ from tfcalo.pipeline import (
     read_artifact,
     run_pipeline,
 )
+from tfcalo.errors import ArtifactError, ConfigError, TfcaloError, UnknownNameError
 
 CALLS_ENV = "TFCALO_TOY_CALLS"  # directory: each executor call drops one file here
 FAIL_ENV = "TFCALO_TOY_FAIL"  # path: while this file exists, the 'total' executor fails
@@ -284,8 +284,8 @@ def test_tfcalo_error_is_prefixed_with_component_name(tmp_path):
 HARD_CRASH = """
 import os, sys
 sys.path.insert(0, {here!r})
-import test_pipeline_engine as t
-from tfcalo.pipeline import Component, Node, Pipeline, run_pipeline
+import test_runner as t
+from tfcalo.engine.runner import Component, Node, Pipeline, run_pipeline
 def crash(inputs, outputs, params):
     (outputs["model"] / "partial.txt").write_text("half")
     os._exit(3)
@@ -430,8 +430,8 @@ def test_query_errors_name_the_problem(tmp_path):
 CHILD = """
 import sys
 sys.path.insert(0, {here!r})
-import test_pipeline_engine as t
-from tfcalo.pipeline import run_pipeline
+import test_runner as t
+from tfcalo.engine.runner import run_pipeline
 r = run_pipeline(t.toy_pipeline(scale={scale}, signal={signal!r}, wait_for={wait!r}),
                  {root!r}, progress=lambda m: print(m, flush=True))
 print("RESULT", r.run_id, r.nodes["total"].status, flush=True)

@@ -4,7 +4,7 @@ One file, ``<root>/metadata.sqlite``, in WAL mode with a busy timeout, so severa
 processes can share a root: every write is one short ``BEGIN IMMEDIATE`` transaction and no
 transaction is held while an executor runs. Tables:
 
-- ``runs``: one row per :func:`tfcalo.pipeline.run_pipeline` call (status running /
+- ``runs``: one row per :func:`tfcalo.engine.runner.run_pipeline` call (status running /
   succeeded / failed; pid and host to tell an interrupted run from a live one: the next run
   on the host marks those of dead processes failed with the error "interrupted: ...").
 - ``executions``: one row per node per run (status running / succeeded / failed / cached),
@@ -13,7 +13,7 @@ transaction is held while an executor runs. Tables:
 - ``artifacts``: one row per artifact fingerprint (UNIQUE), path stored relative to the root.
 - ``events``: lineage, (execution, artifact, kind input|output, name), UNIQUE per name.
 
-This module knows nothing about executors; :mod:`tfcalo.pipeline` drives it.
+This module knows nothing about executors; :mod:`tfcalo.engine.runner` drives it.
 """
 
 from __future__ import annotations

@@ -81,3 +81,24 @@ def test_bad_generator_output_is_a_config_error(key, value, fragment):
     cfg = {**CFG, "generator": {**CFG["generator"], key: value}}
     with pytest.raises(ConfigError, match=fragment):
         build("sagan", "lhcb-ecal", cfg, STATS)
+
+
+CERN_STATS = {"observables": {"sampling_fraction": {"median": 0.025}}}
+CERN_CFG = {"latent_dim": 4, "generator": {"filters": 2, "output": "shape_energy"},
+            "discriminator": {"filters": 2, "hidden": 4, "energy_input": True}}
+
+
+def test_2dgan_deposit_is_ep_times_reference_times_exp_delta():
+    gan = build("2dgan", "cern-ecal", CERN_CFG, CERN_STATS)
+    ep = np.array([[2.0], [50.0], [500.0]], "float32")
+    z = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    showers = gan.generator([z, ep]).numpy()
+    assert showers.shape == (3, 25, 25, 25) and showers.min() >= 0
+    gen = gan.generator
+    delta = gen.energy_head(tf.concat([z, gen.cond_norm(ep)], -1)).numpy()[:, 0]
+    np.testing.assert_allclose(sampling_fraction("cern-ecal", showers, ep),
+                               0.025 * np.exp(delta), rtol=1e-4)
+    t = gan.discriminator.transform(showers)
+    moved = [gan.discriminator.score_transformed(t, ep, showers=showers * k)["score"].numpy()
+             for k in (1.0, 1.01)]
+    assert np.abs(moved[1] - moved[0]).max() > 1e-5

@@ -24,28 +24,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_helpers import assert_one_sentence_error, invoke
 from tiny_generators import TinyGenerator
 
-from tfcalo import sampling
-from tfcalo.cli import main
 from tfcalo.errors import ArtifactError, ConfigError
-from tfcalo.export import build_card, export_generator, write_saved_model
-from tfcalo.integrity import export_content_hash, verify_export_hash
-from tfcalo.sampling import Sampler, generate_to_file, load_sampler
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_one_sentence_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from tfcalo.export import sampling
+from tfcalo.export.integrity import export_content_hash, verify_export_hash
+from tfcalo.export.sampling import Sampler, generate_to_file, load_sampler
+from tfcalo.export.savedmodel import build_card, export_generator, write_saved_model
 
 
 @pytest.fixture(scope="module")
@@ -294,5 +280,5 @@ def test_pretrained_models_are_found_by_name_and_verified(exported, tmp_path, mo
 def test_help_and_readme_say_a_saved_model_is_a_program():
     text = invoke("generate", "--help").output
     assert "A SavedModel is a program" in text and "trust" in text
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "A SavedModel is a program" in readme

@@ -37,7 +37,7 @@ filesystem with working POSIX locks for SQLite WAL (a local disk, not NFS).
 
 Executors report progress with :func:`log` (or ``current_context().log``)::
 
-    from tfcalo.pipeline import log
+    from tfcalo.engine.runner import log
     def executor(inputs, outputs, params):
         log("training epoch 1/10")          # -> the node's log file + progress callback
         ...
@@ -69,9 +69,9 @@ from pathlib import Path
 from typing import Any
 
 from tfcalo.atomic import atomic_write_text
+from tfcalo.engine.store import HOST, ArtifactRow, MetadataStore, pid_alive
 from tfcalo.errors import ConfigError, TfcaloError, nearest
 from tfcalo.native_log import to_file as native_log_to
-from tfcalo.pipeline_store import HOST, ArtifactRow, MetadataStore, pid_alive
 
 __all__ = [
     "Artifact", "Component", "Node", "Pipeline", "NodeResult", "RunResult",

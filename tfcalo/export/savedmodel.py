@@ -17,19 +17,20 @@ Signatures (also the SavedModel ``signature_def`` entries, ``serving_default`` =
   *shower_shape)}``: the noise is drawn inside; ``seed >= 0`` uses
   :func:`tfcalo.models.noise.latent_noise` (row i is row i % 128 of
   ``tf.random.stateless_normal((128, latent_dim), seed=[seed, i // 128])``), the same noise
-  as ``ConditionalGAN.generate`` and :class:`tfcalo.sampling.Sampler` for that seed, so all
+  as ``ConditionalGAN.generate`` and :class:`tfcalo.export.sampling.Sampler` for that seed, so all
   three give the same showers; ``seed < 0`` draws fresh noise with ``tf.random.normal``.
 - ``generate_from_noise(noise float32 (B, latent_dim), conditions float32 (B, n_cond)) ->
   {"showers": ...}``.
 
 ``model_card.json`` sits next to ``saved_model.pb`` (see :func:`build_card` for its keys);
-its ``content_hash`` (:mod:`tfcalo.integrity`, sha256 over saved_model.pb, variables/ and the
-other loaded files, computed once they are written) lets :func:`verify_export_hash` tell
-whether the files changed since export. A SavedModel is a program (any TensorFlow op, file
+its ``content_hash`` (:mod:`tfcalo.export.integrity`, sha256 over saved_model.pb, variables/
+and the other loaded files, computed once they are written) lets
+:func:`tfcalo.export.integrity.verify_export_hash` tell whether the files changed since export. A SavedModel is a program (any TensorFlow op, file
 writes included, can sit in its signatures): load only models from sources you trust.
 :func:`export_generator` refuses an unblessed model unless ``force``; it reloads the export in
 a fresh Python process that imports only TensorFlow and compares outputs for fixed noise; with
-``onnx=True`` it converts ``generate_from_noise`` with tf2onnx and checks it with onnxruntime.
+``onnx=True`` it converts ``generate_from_noise`` with tf2onnx and checks it with onnxruntime
+(:mod:`tfcalo.export.onnx`). :func:`export_run` does all this for a trained run directory.
 The output directory is written atomically: a failed export or verification leaves nothing.
 """
 
@@ -48,16 +49,15 @@ from typing import Any
 
 import numpy as np
 
-from tfcalo.atomic import atomic_dir, check_output_dir
+from tfcalo.atomic import atomic_dir, check_output
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ArtifactError, NotBlessedError
-from tfcalo.integrity import CARD_KEY as CONTENT_HASH_KEY
-from tfcalo.integrity import export_content_hash, verify_export_hash  # noqa: F401 (re-export)
-from tfcalo.sampling import MODEL_CARD
+from tfcalo.export.integrity import CARD_KEY as CONTENT_HASH_KEY
+from tfcalo.export.integrity import export_content_hash
+from tfcalo.export.sampling import MODEL_CARD, load_run_generator
+from tfcalo.training.run_record import data_hash, read_run
 
 BLESSING_JSON = "blessing.json"
-ONNX_FILE = "model.onnx"
-ONNX_OPSET = 17
 CARD_FORMAT = "tfcalo-savedmodel"
 CARD_FORMAT_VERSION = 1
 VERIFY_SEED = 1234
@@ -361,99 +361,6 @@ def verify_saved_model(generator: Any, detector: Detector, path: str | Path, *,
     return record
 
 
-# --------------------------------------------------------------------------- ONNX
-
-
-# tf2onnx's command line, plus handlers for the two TensorFlow ops of the shower transforms
-# that have no ONNX operator (tf2onnx would copy them into an invalid model): Expm1 becomes
-# Exp - 1 (absolute error about 1e-7 of the energy scale; the transforms apply it to
-# relu(t) >= 0) and Log1p becomes Log(1 + x).
-_ONNX_CONVERT = r"""
-import sys
-import numpy as np
-from tf2onnx import utils
-from tf2onnx.handler import tf_op
-
-
-def _one(ctx, name):
-    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(name))
-    return ctx.make_const(utils.make_name("one"), np.array(1, dtype)).output[0]
-
-
-@tf_op("Expm1")
-class Expm1:
-    @classmethod
-    def version_1(cls, ctx, node, **kwargs):
-        node.type = "Exp"
-        sub = ctx.insert_new_node_on_output("Sub", node.output[0], name=utils.make_name(node.name),
-                                            inputs=[node.output[0], _one(ctx, node.input[0])])
-        ctx.copy_shape(node.output[0], sub.output[0])
-        ctx.set_dtype(sub.output[0], ctx.get_dtype(node.output[0]))
-
-
-@tf_op("Log1p")
-class Log1p:
-    @classmethod
-    def version_1(cls, ctx, node, **kwargs):
-        x = node.input[0]
-        add = ctx.make_node("Add", [x, _one(ctx, x)], name=utils.make_name(node.name))
-        ctx.copy_shape(x, add.output[0])
-        ctx.set_dtype(add.output[0], ctx.get_dtype(x))
-        ctx.replace_input(node, x, add.output[0], 0)
-        node.type = "Log"
-
-
-from tf2onnx.convert import main
-
-sys.argv[0] = "tf2onnx.convert"
-main()
-"""
-
-
-def convert_onnx(saved: str | Path, output: str | Path, opset: int = ONNX_OPSET) -> None:
-    """Convert the ``generate_from_noise`` signature with tf2onnx (``tf2onnx.convert``'s
-    command line, with handlers for Expm1 and Log1p, which ONNX lacks)."""
-    cmd = [sys.executable, "-c", _ONNX_CONVERT, "--saved-model", str(saved),
-           "--signature_def", "generate_from_noise", "--opset", str(opset),
-           "--output", str(output)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0 or not Path(output).is_file():
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise VerificationError(f"tf2onnx could not convert the export ({last[:300]})")
-
-
-def verify_onnx(generator: Any, detector: Detector, onnx_path: str | Path, *, n: int = 8,
-                atol: float = 1e-4, rtol: float = 1e-5,
-                ranges: Sequence[Sequence[float]] | None = None) -> dict:
-    """Run ``onnx_path`` with onnxruntime on fixed noise and compare with the generator."""
-    import onnxruntime as ort
-
-    latent_dim = int(generator.latent_dim)
-    noise, cond = verification_inputs(detector, latent_dim, n, ranges=ranges)
-    expected = np.asarray(generator([noise, cond], training=False))
-    try:
-        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise VerificationError(
-            f"onnxruntime cannot load the converted model ({str(exc).splitlines()[0][:300]})"
-        ) from None
-    feeds = {}
-    for inp in session.get_inputs():
-        feeds[inp.name] = noise if "noise" in inp.name else cond
-    got = session.run(None, feeds)[0]
-    scale = float(np.max(np.abs(expected)))
-    tolerance = atol + rtol * scale
-    max_diff = float(np.max(np.abs(got - expected)))
-    if got.shape != expected.shape or not max_diff <= tolerance:
-        raise VerificationError(
-            f"ONNX model differs from the generator by {max_diff:.3g} (tolerance "
-            f"{tolerance:.3g}, shape {got.shape} vs {expected.shape})")
-    return {"file": Path(onnx_path).name, "opset": ONNX_OPSET,
-            "signature": "generate_from_noise", "inputs": sorted(feeds),
-            "max_abs_diff": max_diff, "tolerance": tolerance, "onnxruntime": ort.__version__}
-
-
 # --------------------------------------------------------------------------- entry points
 
 
@@ -498,10 +405,12 @@ def export_generator(generator: Any, detector: Detector | str, out_dir: str | Pa
                                                   ranges=condition_ranges)
         card["onnx"] = None
         if onnx:
+            from tfcalo.export.onnx import ONNX_FILE, convert_onnx, verify_onnx
+
             convert_onnx(tmp, tmp / ONNX_FILE)
             card["onnx"] = verify_onnx(generator, detector, tmp / ONNX_FILE,
                                        ranges=condition_ranges)
-        # over the files as written (model_card.json excluded): tfcalo.integrity
+        # over the files as written (model_card.json excluded): tfcalo.export.integrity
         card[CONTENT_HASH_KEY] = export_content_hash(tmp)
         (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
     return card
@@ -521,29 +430,62 @@ def training_condition_ranges(info: dict, detector: Detector) -> list[list[float
 def export_run(run_dir: str | Path, out_dir: str | Path, *,
                evaluation: str | Path | None = None, force: bool = False, onnx: bool = False,
                overwrite: bool = False) -> dict:
-    """Export the generator of a trained run directory (see :func:`export_generator`).
+    """Export the generator of a trained run directory (see :func:`export_generator`);
+    ``tfcalo export`` and the export component.
 
-    The blessing (and metrics for the card) come from ``evaluation``'s blessing.json (and
-    metrics.json); without an evaluation the model counts as not blessed.
+    Args:
+        run_dir: trained run directory (run.json + weights, or an AdaGAN ensemble).
+        out_dir: SavedModel output directory (written atomically; must be empty or missing
+            unless ``overwrite``).
+        evaluation: evaluation artifact directory whose blessing.json decides whether the
+            model may be exported (and whose metrics.json goes into the card); without one
+            the model counts as not blessed.
+        force: export even if not blessed (recorded in the model card).
+        onnx: also write and check ``model.onnx``.
+        overwrite: replace an earlier export in ``out_dir`` (never a directory that is not
+            a tfcalo export, nor one that is, contains or lies inside an input).
+
+    Returns:
+        the model card dict.
+
+    Raises:
+        NotBlessedError, ArtifactError, OutputExistsError, OutputConflictError,
+        VerificationError.
     """
-    from tfcalo.sampling import load_run_generator, read_run_info, run_data_hash, run_detector
-
+    # the output may not be, contain or lie inside an input; overwrite only replaces an
+    # earlier export (model_card.json + saved_model.pb), once the new one is verified
+    check_output(out_dir, "export", [run_dir, evaluation], overwrite)
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise ArtifactError(f"model run directory {run_dir} does not exist")
-    info = read_run_info(run_dir)
-    detector = run_detector(info)
-    name = info.get("model") or info.get("model_name")
+    info = read_run(run_dir, required=("detector",))
+    detector = get_detector(info["detector"])
+    name = info.get("model")
     label = f"model {run_dir}"
     record = check_blessing(evaluation, force, label)  # before the (slow) model load
-    check_output_dir(out_dir, overwrite)
     metrics = read_evaluation_metrics(evaluation) if evaluation is not None else {}
     generator = load_run_generator(run_dir)
     return export_generator(
         generator, detector, out_dir, blessing=record, force=force, onnx=onnx,
         condition_ranges=training_condition_ranges(info, detector),
-        training_data_hash=run_data_hash(info), metrics=metrics,
+        training_data_hash=data_hash(info), metrics=metrics,
         model=str(name) if name else None,
         extra_card={"source_run": str(run_dir.resolve()), "seed": info.get("seed"),
                     "epochs": info.get("epochs_done", info.get("epochs"))},
         overwrite=overwrite)
+
+
+def card_properties(card: dict) -> dict:
+    """The small, JSON-able summary of a model card that the export component records as
+    its SavedModel artifact's properties."""
+    onnx = card.get("onnx") or {}
+    return {
+        "detector": card["detector"],
+        "latent_dim": card["latent_dim"],
+        "blessed": bool(card["blessing"]["blessed"]),
+        "forced": bool(card["blessing"].get("forced")),
+        "verification_max_abs_diff": card["verification"]["max_abs_diff"],
+        "onnx": bool(onnx),
+        "onnx_max_abs_diff": onnx.get("max_abs_diff"),
+        "training_data_hash": card.get("training_data_hash"),
+    }

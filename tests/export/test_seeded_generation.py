@@ -14,9 +14,9 @@ tf = pytest.importorskip("tensorflow")
 
 import tfcalo.training.build as builder  # noqa: E402
 from tfcalo.detectors import get_detector  # noqa: E402
-from tfcalo.export import build_card, verification_inputs, write_saved_model  # noqa: E402
+from tfcalo.export.sampling import Sampler, load_sampler  # noqa: E402
+from tfcalo.export.savedmodel import build_card, verification_inputs, write_saved_model  # noqa: E402
 from tfcalo.models.noise import NOISE_CHUNK, latent_noise, noise_batches  # noqa: E402
-from tfcalo.sampling import Sampler, load_sampler  # noqa: E402
 
 SEED = 11
 DET = get_detector("lhcb-ecal")

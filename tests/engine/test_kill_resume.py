@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from tfcalo.pipeline import list_runs, run_pipeline
+from tfcalo.engine.runner import list_runs, run_pipeline
 
-HERE = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # train_helpers.py
 EPOCHS = 12
 
 SCRIPT = """
@@ -24,7 +24,7 @@ import sys
 sys.path.insert(0, {here!r})
 from train_helpers import TINY
 from tfcalo.components import ingest, train
-from tfcalo.pipeline import Node, Pipeline, run_pipeline
+from tfcalo.engine.runner import Node, Pipeline, run_pipeline
 
 pipeline = Pipeline("killable", [
     Node("ingest", ingest.COMPONENT, {{"detector": "rich-pid", "simulate_n": 64,
@@ -41,7 +41,7 @@ print("RESULT", result.nodes["train"].status, result.output("train", "model").ur
 
 def test_killed_pipeline_resumes_train_from_its_backup(tmp_path):
     root = tmp_path / "root"
-    cmd = [sys.executable, "-c", SCRIPT.format(here=str(HERE), root=str(root), epochs=EPOCHS)]
+    cmd = [sys.executable, "-c", SCRIPT.format(here=str(TESTS), root=str(root), epochs=EPOCHS)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 300
@@ -89,9 +89,9 @@ def _dead_pid() -> int:
 
 
 def test_a_cached_rerun_sweeps_temporary_dirs_of_dead_processes(tmp_path):
-    from test_pipeline_engine import toy_pipeline
+    from test_runner import toy_pipeline
 
-    from tfcalo.pipeline_store import HOST
+    from tfcalo.engine.store import HOST
 
     root = tmp_path / "root"
     first = run_pipeline(toy_pipeline(), root)
@@ -111,7 +111,7 @@ def test_a_cached_rerun_sweeps_temporary_dirs_of_dead_processes(tmp_path):
 
 def _worker(inputs, outputs, params):
     """Keeps state in the execution's work dir and says where it was."""
-    from tfcalo.pipeline import current_context
+    from tfcalo.engine.runner import current_context
 
     work = current_context().work_dir
     (work / "state.txt").write_text("epoch 3")
@@ -120,8 +120,8 @@ def _worker(inputs, outputs, params):
 
 
 def test_work_dirs_are_removed_on_success_and_when_superseded(tmp_path):
-    from tfcalo.pipeline import Component, Node, Pipeline
-    from tfcalo.pipeline_store import HOST
+    from tfcalo.engine.runner import Component, Node, Pipeline
+    from tfcalo.engine.store import HOST
 
     root = tmp_path / "root"
     base = root / "work" / "total"
