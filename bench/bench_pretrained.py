@@ -17,21 +17,11 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def time_call(fn, repeats: int) -> float:
-    """Best wall time in seconds over ``repeats`` calls (after one warm-up call)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_generate import time_call  # noqa: E402
 
 
 def card_conditions(card: dict, n: int, seed: int = 0):

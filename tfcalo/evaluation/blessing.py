@@ -55,25 +55,21 @@ class Rule:
         return parts[0]
 
 
+#: Both calorimeters pass their real-vs-real calibration with the same rules.
+_CALORIMETER_RULES: dict[str, Rule] = {
+    "prd_auc": Rule(0.6, statistical=False),
+    "classifier_auc_observables": Rule(0.55, cap=0.75),
+    "ks_max": Rule(0.03, cap=0.3),
+    "sf_ratio_max_deviation": Rule(0.015, cap=0.04),
+    "resolution_ratio_max_deviation": Rule(0.15, cap=0.3),
+    "resolution_ratio_mean_deviation": Rule(0.05, cap=0.2),
+}
+
 #: Default rules per detector (calibration: docs/thresholds.md). Checked metrics only; the
 #: other metrics are reported beside their real-vs-real value without a verdict.
 DEFAULT_RULES: dict[str, dict[str, Rule]] = {
-    "lhcb-ecal": {
-        "prd_auc": Rule(0.6, statistical=False),
-        "classifier_auc_observables": Rule(0.55, cap=0.75),
-        "ks_max": Rule(0.03, cap=0.3),
-        "sf_ratio_max_deviation": Rule(0.015, cap=0.04),
-        "resolution_ratio_max_deviation": Rule(0.15, cap=0.3),
-        "resolution_ratio_mean_deviation": Rule(0.05, cap=0.2),
-    },
-    "cern-ecal": {
-        "prd_auc": Rule(0.6, statistical=False),
-        "classifier_auc_observables": Rule(0.55, cap=0.75),
-        "ks_max": Rule(0.03, cap=0.3),
-        "sf_ratio_max_deviation": Rule(0.015, cap=0.04),
-        "resolution_ratio_max_deviation": Rule(0.15, cap=0.3),
-        "resolution_ratio_mean_deviation": Rule(0.05, cap=0.2),
-    },
+    "lhcb-ecal": _CALORIMETER_RULES,
+    "cern-ecal": _CALORIMETER_RULES,
     "rich-pid": {
         "classifier_auc_observables": Rule(0.52, cap=0.65),
         "ks_max": Rule(0.008, cap=0.2),

@@ -328,6 +328,11 @@ def primary_energy(detector, conditions):
     raise ConfigError(f"detector {detector.name} has no primary energy")
 
 
+#: How a calorimeter generator makes its showers: every cell from the network, or an
+#: energy-factorised softmax shape times one total (:func:`shape_times_energy`).
+GENERATOR_OUTPUTS = ("cells", "shape_energy")
+
+
 def shape_times_energy(detector, logits, delta, conditions, sf_ref: float):
     """Physical showers from a softmax shape and one energy number per shower (tf).
 

@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfcalo.models.layers import (
+    GENERATOR_OUTPUTS,
     CriticBase,
     GeneratorBase,
     SelfAttention2D,
@@ -33,8 +34,6 @@ from tfcalo.models.layers import (
     shape_times_energy,
     slope_features,
 )
-
-OUTPUTS = ("cells", "shape_energy")
 
 
 @keras.saving.register_keras_serializable(package="tfcalo")
@@ -57,8 +56,9 @@ class SAGANGenerator(GeneratorBase):
                  condition_norm: dict | None = None, shower_transform: dict | None = None,
                  **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
-        if output not in OUTPUTS:
-            raise ValueError(f"SAGAN generator output must be one of {OUTPUTS}, not {output!r}")
+        if output not in GENERATOR_OUTPUTS:
+            raise ValueError(f"SAGAN generator output must be one of {GENERATOR_OUTPUTS}, "
+                             f"not {output!r}")
         if output == "shape_energy" and not sf_ref > 0:
             raise ValueError("SAGAN generator output 'shape_energy' needs sf_ref > 0")
         self.output_kind, self.sf_ref, self.slopes = output, float(sf_ref), bool(slope_features)

@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from tfcalo.models.layers import (
+    GENERATOR_OUTPUTS,
     CriticBase,
     GeneratorBase,
     batch_norm,
@@ -27,8 +28,6 @@ from tfcalo.models.layers import (
     energy_head,
     shape_times_energy,
 )
-
-OUTPUTS = ("cells", "shape_energy")
 
 # Permutations of (x, y, z): the last entry is the axis that becomes channels.
 _VIEWS = ((1, 2, 0), (0, 2, 1), (0, 1, 2))
@@ -66,9 +65,10 @@ class TwoDGANGenerator(GeneratorBase):
                  sf_ref: float = 0.0, condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
-        if output not in OUTPUTS or (output == "shape_energy" and not sf_ref > 0):
-            raise ValueError(f"2DGAN generator output must be one of {OUTPUTS} (shape_energy "
-                             f"with sf_ref > 0), not {output!r} with sf_ref {sf_ref}")
+        if output not in GENERATOR_OUTPUTS or (output == "shape_energy" and not sf_ref > 0):
+            raise ValueError(f"2DGAN generator output must be one of {GENERATOR_OUTPUTS} "
+                             f"(shape_energy with sf_ref > 0), not {output!r} with sf_ref "
+                             f"{sf_ref}")
         self.output_kind, self.sf_ref = output, float(sf_ref)
         self.n = self.detector.shower_shape[0]
         self.seed_channels = int(seed_channels)

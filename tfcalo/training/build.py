@@ -130,7 +130,8 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
 def _energy_reference(g: dict, d: dict, stats: dict) -> None:
     """Check ``generator.output`` and give an energy-factorised generator and an energy-aware
     critic their common ``sf_ref`` (config, else the data's median sampling fraction)."""
-    outputs = ("cells", "shape_energy")
+    from tfcalo.models.layers import GENERATOR_OUTPUTS as outputs
+
     if g["output"] not in outputs:
         raise ConfigError(f"config key 'generator.output' must be one of {', '.join(outputs)}, "
                           f"not {g['output']!r}")
