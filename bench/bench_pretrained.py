@@ -8,6 +8,8 @@ Times are the best of ``--repeats`` calls after a warm-up call.
 
     python bench/bench_pretrained.py tfcalo/pretrained/lhcb-ecal-g4 --batches 1,100,10000
 
+``--record`` also writes the figures into the model card (outside its content hash).
+
 Prints one JSON document (showers/s and ms per shower per batch size).
 """
 
@@ -41,6 +43,11 @@ def main() -> None:
     parser.add_argument("model", help="SavedModel directory with model_card.json")
     parser.add_argument("--batches", default="1,100,10000")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--geant4-s-per-shower", type=float, default=None,
+                        help="Geant4's CPU seconds per shower per core (lhcb-ecal 0.158, "
+                             "cern-ecal 0.4): adds the speed-up at each batch size")
+    parser.add_argument("--record", action="store_true",
+                        help="also write the figures into the model card's 'speed' entry")
     args = parser.parse_args()
     import numpy as np
     import tensorflow as tf
@@ -64,6 +71,15 @@ def main() -> None:
     out = {"benchmark": "pretrained", "model": str(path), "tensorflow": tf.__version__,
            "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
            "timing": f"best of {args.repeats} calls after a warm-up", "batches": results}
+    if args.geant4_s_per_shower:
+        for r in results.values():
+            r["speedup_vs_geant4_one_core"] = r["showers_per_s"] * args.geant4_s_per_shower
+        out["geant4_s_per_shower_per_core"] = args.geant4_s_per_shower
+    if args.record:
+        from tfcalo.export.pretrained import record_speed
+
+        out["command"] = f"python bench/bench_pretrained.py {args.model} --batches {args.batches}"
+        record_speed(path, {k: v for k, v in out.items() if k != "model"})
     json.dump(out, sys.stdout, indent=2)
     print()
 

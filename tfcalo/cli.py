@@ -308,7 +308,8 @@ def blessing_verdict(blessed: bool, blessing_file=None) -> str:
 
 @main.command("evaluate")
 @click.option("--model", "model", required=True, type=click.Path(path_type=str),
-              help="Trained run directory or exported SavedModel directory.")
+              help="Trained run directory, exported SavedModel directory or the name of a "
+                   "pretrained model (tfcalo models).")
 @click.option("--data", "data", required=True, type=click.Path(path_type=str),
               help="Canonical dataset artifact (its test split is used).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=str),
@@ -352,8 +353,10 @@ def evaluate_cmd(model, data, out, config_file, overrides, limit, seed, regresso
     if seed is not None:
         raw["seed"] = seed
     cfg = load_config(raw)
-    for path, what in ((model, "model path"), (data, "dataset artifact"),
-                       (regressor, "regressor artifact")):
+    from tfcalo.export.sampling import resolve_model
+
+    model = str(resolve_model(model))
+    for path, what in ((data, "dataset artifact"), (regressor, "regressor artifact")):
         if path is not None and not Path(path).exists():
             raise ArtifactError(f"{what} {path} does not exist")
     from tfcalo.evaluation.run import evaluate_to_dir
@@ -518,6 +521,82 @@ def _exit_on_sigterm():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# ---------------------------------------------------------------------------------------
+# pretrained models
+# ---------------------------------------------------------------------------------------
+
+
+@main.group("models", cls=_Group, invoke_without_command=True)
+@click.pass_context
+def models(ctx) -> None:
+    """List the pretrained models shipped with tfcalo (and ship a new one).
+
+    A pretrained model's name works wherever a SavedModel path does (tfcalo generate,
+    tfcalo evaluate --model, tfcalo.export.load_sampler).
+
+    \b
+    Example:
+      tfcalo models
+      tfcalo generate lhcb-ecal-g4 --energy 50 -n 1000 -o showers.h5
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(models_list)
+
+
+@models.command("list")
+def models_list() -> None:
+    """List the shipped models: detector, how they were trained, headline test metrics."""
+    from tfcalo.export.pretrained import pretrained_summaries
+
+    rows = pretrained_summaries()
+    if not rows:
+        echo("no pretrained models are shipped with this installation")
+        return
+    for r in rows:
+        t = r["training"]
+        m = r["metrics"]
+        echo(f"{r['name']}  ({r['detector']}; {'blessed' if r['blessed'] else 'not blessed'}; "
+             f"pipeline {t.get('pipeline')} --preset {t.get('preset')}, seed {t.get('seed')})")
+        names = {"classifier_auc_observables": "classifier AUC", "prd_auc": "PRD-AUC",
+                 "sf_ratio_max_deviation": "SF worst bin", "resolution_ratio_max_deviation":
+                 "resolution worst bin", "ks_max": "KS max"}
+        shown = [f"{names.get(k, k)} {v:.3g}" for k, v in m.items()]
+        if shown:
+            echo("    test split: " + ", ".join(shown))
+        if r["showers_per_s"]:
+            batch, rate = r["showers_per_s"]
+            echo(f"    speed: {rate:,.0f} showers/s at batch {batch} (TensorFlow alone)")
+
+
+@models.command("ship")
+@click.argument("export_dir", metavar="EXPORT_DIR")
+@click.option("--evaluation", "evaluation", required=True, metavar="EVAL_DIR",
+              help="Evaluation of that export on held-out data (metrics.json, report.html).")
+@click.option("--name", required=True, help="Pretrained model name, e.g. lhcb-ecal-g4.")
+@click.option("--pipeline", "pipeline_name", required=True, help="Pipeline that trained it.")
+@click.option("--preset", required=True, help="Its preset.")
+@click.option("--seed", type=int, required=True, help="Its training seed.")
+@click.option("--data", "data_source", required=True, help="Its training data (as passed).")
+@click.option("--overwrite", is_flag=True, help="Replace a shipped model of that name.")
+def models_ship(export_dir, evaluation, name, pipeline_name, preset, seed, data_source,
+                overwrite) -> None:
+    """Copy EXPORT_DIR and its validation report into tfcalo/pretrained/NAME (maintainers).
+
+    \b
+    Example:
+      tfcalo models ship runs/aux-regressor/artifacts/export/... \\
+          --evaluation runs/aux-regressor/artifacts/evaluate/... --name lhcb-ecal-g4 \\
+          --pipeline aux-regressor --preset g4 --seed 0 \\
+          --data ../shared/data/g4_lhcb_ecal_train.h5
+    """
+    from tfcalo.export.pretrained import install_pretrained
+
+    path = install_pretrained(export_dir, evaluation, name, overwrite=overwrite,
+                              training={"pipeline": pipeline_name, "preset": preset,
+                                        "seed": seed, "data": data_source})
+    echo(f"shipped {name} -> {path}")
 
 
 # ---------------------------------------------------------------------------------------

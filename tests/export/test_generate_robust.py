@@ -28,7 +28,7 @@ from cli_helpers import assert_one_sentence_error, invoke
 from tiny_generators import TinyGenerator
 
 from tfcalo.errors import ArtifactError, ConfigError
-from tfcalo.export import sampling
+from tfcalo.export import pretrained, sampling
 from tfcalo.export.integrity import export_content_hash, verify_export_hash
 from tfcalo.export.sampling import Sampler, generate_to_file, load_sampler
 from tfcalo.export.savedmodel import build_card, export_generator, write_saved_model
@@ -256,9 +256,9 @@ def test_tampered_variables_are_refused(exported, tmp_path):
 def test_pretrained_models_are_found_by_name_and_verified(exported, tmp_path, monkeypatch):
     shipped = tmp_path / "pretrained"
     copy_export(exported, shipped / "tiny")
-    monkeypatch.setattr(sampling, "PRETRAINED_DIR", shipped)
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", shipped)
     monkeypatch.chdir(tmp_path)
-    assert sampling.pretrained_names() == ["tiny"]
+    assert pretrained.pretrained_names() == ["tiny"]
     result = invoke("generate", "tiny", "--energy", 50, "-o", "a.h5")
     assert result.exit_code == 0, result.output
     assert_one_sentence_error(invoke("generate", "tiyn", "--energy", 50, "-o", "b.h5"),

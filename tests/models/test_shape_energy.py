@@ -102,3 +102,46 @@ def test_2dgan_deposit_is_ep_times_reference_times_exp_delta():
     moved = [gan.discriminator.score_transformed(t, ep, showers=showers * k)["score"].numpy()
              for k in (1.0, 1.01)]
     assert np.abs(moved[1] - moved[0]).max() > 1e-5
+
+
+EC_CFG = {**CFG, "objective": {"name": "hinge"},
+          "discriminator": {**CFG["discriminator"], "energy_critic": True}}
+
+
+def test_energy_critic_judges_the_deposit_alone_with_its_own_hinge():
+    """score_energy moves with the deposit and not with the image; the hinge objective
+    gives it its own term relu(1 - e_real) + relu(1 + e_fake), and the generator -e_fake."""
+    from tfcalo.training.objectives import make_objective
+
+    gan = build("sagan", "lhcb-ecal", EC_CFG, STATS)
+    critic, c = gan.discriminator, _conditions(16)
+    showers = gan.generator([np.random.default_rng(2).standard_normal((16, 4)).astype("float32"),
+                             c]).numpy()
+    t = critic.transform(showers)
+    base = critic.score_transformed(t, c, showers=showers)
+    assert base["score"].shape == (16, 1) and base["score_energy"].shape == (16, 1)
+    other_image = critic.score_transformed(t[::-1], c, showers=showers)
+    np.testing.assert_array_equal(other_image["score_energy"], base["score_energy"])
+    more = critic.score_transformed(t, c, showers=showers * 1.05)
+    assert np.abs(more["score_energy"] - base["score_energy"]).max() > 1e-4
+
+    hinge = make_objective("hinge")
+    out_r = {"score": tf.zeros((16, 1)), "score_energy": base["score_energy"]}
+    out_f = {"score": tf.zeros((16, 1)), "score_energy": more["score_energy"]}
+    terms = hinge.critic_terms(critic, out_r, out_f, None, None, c, None, None, False)
+    e_r, e_f = base["score_energy"].numpy()[:, 0], more["score_energy"].numpy()[:, 0]
+    np.testing.assert_allclose(terms["energy"], np.maximum(1 - e_r, 0) + np.maximum(1 + e_f, 0),
+                               rtol=1e-6)
+    g_terms = hinge.generator_terms(critic, out_f, None, None, c, None, False)
+    np.testing.assert_allclose(g_terms["energy"], -e_f, rtol=1e-6)
+    assert set(hinge.critic_terms(critic, {"score": out_r["score"]}, {"score": out_f["score"]},
+                                  None, None, c, None, None, False)) == {"adv"}
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"discriminator": {**EC_CFG["discriminator"], "energy_input": False}}, "energy_input"),
+    ({"objective": {"name": "wgan-gp"}}, "hinge"),
+])
+def test_energy_critic_needs_energy_input_and_hinge(change, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        build("sagan", "lhcb-ecal", {**EC_CFG, **change}, STATS)

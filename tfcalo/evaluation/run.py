@@ -83,9 +83,9 @@ def evaluate_to_dir(
     """
     from tfcalo.data.dataset import Dataset
     from tfcalo.evaluation import report
-    from tfcalo.export.sampling import load_sampler
+    from tfcalo.export.sampling import load_sampler, resolve_model
 
-    model = _require(model, "model path")
+    model = resolve_model(model)
     data = _require(data, "dataset artifact")
     dataset = Dataset.open(data)
     sampler = load_sampler(model)

@@ -37,6 +37,7 @@ import numpy as np
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ArtifactError, ConfigError, InputFileError
 from tfcalo.export.integrity import CARD_KEY, verify_export_hash
+from tfcalo.export.pretrained import is_pretrained, pretrained_names, pretrained_path
 from tfcalo.training.run_record import RUN_JSON, data_hash, read_run
 
 MODEL_CARD = "model_card.json"
@@ -234,24 +235,19 @@ def _run_card(run_dir: Path, info: dict, detector: Detector, latent_dim: int) ->
     return card
 
 
-#: Where the pretrained models shipped as package data live: ``pretrained/<name>/`` holds a
-#: SavedModel export (model_card.json with its content hash) and its validation report.
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
-
-
-def pretrained_names() -> list[str]:
-    """Names of the pretrained models shipped with tfcalo (may be empty)."""
-    if not PRETRAINED_DIR.is_dir():
-        return []
-    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if is_saved_model_dir(p))
-
-
-def pretrained_path(name: str) -> Path | None:
-    """The directory of pretrained model ``name``, or None if there is no such model."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        return None
-    path = PRETRAINED_DIR / name
-    return path if is_saved_model_dir(path) else None
+def resolve_model(path: str | Path) -> Path:
+    """The directory of a model given as a path or as a pretrained model's name (an existing
+    path wins). Raises ArtifactError naming the known pretrained models if it is neither."""
+    given = str(path)
+    path = Path(path)
+    if path.exists():
+        return path
+    shipped = pretrained_path(given)
+    if shipped is None:
+        names = pretrained_names()
+        known = f" nor a pretrained model ({', '.join(names)})" if names else ""
+        raise ArtifactError(f"model path {path} does not exist{known}")
+    return shipped
 
 
 def load_sampler(path: str | Path) -> Sampler:
@@ -269,16 +265,10 @@ def load_sampler(path: str | Path) -> Sampler:
             of directory, does not match its recorded content hash, or has a model card that
             contradicts the SavedModel.
     """
-    given = str(path)
-    path = Path(path)
-    if not path.exists():
-        shipped = pretrained_path(given)
-        if shipped is None:
-            names = pretrained_names()
-            known = f" nor a pretrained model ({', '.join(names)})" if names else ""
-            raise ArtifactError(f"model path {path} does not exist{known}")
-        verify_export_hash(shipped)
-        return _saved_model_sampler(shipped)
+    path = resolve_model(path)
+    if is_pretrained(path):  # shipped: must carry a content hash and match it
+        verify_export_hash(path)
+        return _saved_model_sampler(path)
     if is_saved_model_dir(path):
         card = _read_json(path / MODEL_CARD)
         if CARD_KEY in card:

@@ -125,6 +125,9 @@ class SAGANDiscriminator:
     # so the critic resolves the sampling fraction at the per-cent level.
     energy_input: bool = False
     energy_gain: float = 30.0
+    # A second small critic of that number and the conditions alone, with its own hinge
+    # loss (needs energy_input and the hinge objective): resolution per energy bin.
+    energy_critic: bool = False
     slope_features: bool = False
 
 

@@ -121,20 +121,28 @@ class SAGANDiscriminator(CriticBase):
         spectral_norm, attention: switches of the trunk/head layers.
         energy_input: the adversarial head also sees
             ``energy_gain * log(deposit / (primary energy * sf_ref))`` (needs sf_ref > 0).
+        energy_critic: a second, small critic (MLP) of that number and the conditions alone,
+            output ``score_energy`` (B, 1) with its own hinge loss (needs energy_input): the
+            per-shower deposit's distribution at each energy, i.e. the sampling fraction
+            and the resolution, gets a critic whose whole capacity is spent on it.
         slope_features: append the lhcb-ecal track slopes to the normalised conditions.
-    Outputs ``score`` (B, out_dim) and, when n_aux > 0, ``aux`` (B, k).
+    Outputs ``score`` (B, out_dim), when n_aux > 0 ``aux`` (B, k), and with energy_critic
+    ``score_energy`` (B, 1).
     """
 
     def __init__(self, detector: str = "lhcb-ecal", out_dim: int = 1, filters: int = 32,
                  hidden: int = 64, spectral_norm: bool = True, attention: bool = True,
                  n_aux: int = 1, energy_input: bool = False, energy_gain: float = 30.0,
-                 sf_ref: float = 0.0, slope_features: bool = False,
+                 energy_critic: bool = False, sf_ref: float = 0.0, slope_features: bool = False,
                  condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, out_dim, condition_norm, shower_transform, **kwargs)
         if energy_input and not sf_ref > 0:
             raise ValueError("SAGAN critic energy_input needs sf_ref > 0")
+        if energy_critic and not energy_input:
+            raise ValueError("SAGAN critic energy_critic needs energy_input")
         self.energy_input, self.energy_gain = bool(energy_input), float(energy_gain)
+        self.energy_critic = bool(energy_critic)
         self.sf_ref, self.slopes = float(sf_ref), bool(slope_features)
         sn = bool(spectral_norm)
         self.n_aux = int(n_aux)
@@ -157,9 +165,15 @@ class SAGANDiscriminator(CriticBase):
                                           keras.layers.LeakyReLU(0.2),
                                           dense(self.out_dim, spectral_norm=sn)],
                                          name="adversarial_head")
+        if self.energy_critic:
+            self.energy_adv = keras.Sequential(
+                [dense(hidden, spectral_norm=sn), keras.layers.LeakyReLU(0.2),
+                 dense(hidden, spectral_norm=sn), keras.layers.LeakyReLU(0.2),
+                 dense(1, spectral_norm=sn)], name="energy_critic")
         self._config = {"filters": filters, "hidden": hidden, "spectral_norm": sn,
                         "attention": attention, "n_aux": self.n_aux,
                         "energy_input": self.energy_input, "energy_gain": self.energy_gain,
+                        "energy_critic": self.energy_critic,
                         "sf_ref": self.sf_ref, "slope_features": self.slopes}
 
     def _conditions(self, conditions):
@@ -189,11 +203,14 @@ class SAGANDiscriminator(CriticBase):
         c = self._conditions(conditions)
         feats = self.trunk(t[..., None], training=training)
         extra = [c]
+        out = {}
         if self.energy_input:
             s = showers if showers is not None else self.transform.inverse(t)
-            extra.append(self.energy_gain * deposit_ratio(self.detector, s, conditions,
-                                                          self.sf_ref))
-        out = {}
+            ratio = self.energy_gain * deposit_ratio(self.detector, s, conditions, self.sf_ref)
+            extra.append(ratio)
+            if self.energy_critic:
+                out["score_energy"] = self.energy_adv(tf.concat([ratio, c], axis=-1),
+                                                      training=training)
         if self.n_aux:
             out["aux"] = self._aux(feats, c, training)
             extra.append(out["aux"])

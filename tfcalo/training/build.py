@@ -102,6 +102,10 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
         for key in ("aux_mode", "aux_weight", "aux_scales", "aux_clip", "aux_pretrain_steps"):
             d.pop(key)
         _energy_reference(g, d, stats)
+        if d["energy_critic"] and not (d["energy_input"] and cfg.objective.name == "hinge"):
+            raise ConfigError("config key 'discriminator.energy_critic' needs "
+                              "'discriminator.energy_input = true' and 'objective.name = "
+                              "\"hinge\"'")
         return (SAGANGenerator(det.name, cfg.latent_dim, **g, **common),
                 SAGANDiscriminator(det.name, out_dim, n_aux=n_aux, **d, **common))
     # cramer

@@ -185,11 +185,18 @@ class Hinge(Objective):
     name = "hinge"
 
     def critic_terms(self, critic, out_r, out_f, real, fake, conditions, rand, fake2, training):
-        return {"adv": self.adv_weight * (tf.nn.relu(1.0 - out_r["score"][:, 0])
-                                          + tf.nn.relu(1.0 + out_f["score"][:, 0]))}
+        terms = {"adv": self.adv_weight * (tf.nn.relu(1.0 - out_r["score"][:, 0])
+                                           + tf.nn.relu(1.0 + out_f["score"][:, 0]))}
+        if "score_energy" in out_r:  # its own hinge: it cannot saturate the image critic's
+            terms["energy"] = (tf.nn.relu(1.0 - out_r["score_energy"][:, 0])
+                               + tf.nn.relu(1.0 + out_f["score_energy"][:, 0]))
+        return terms
 
     def generator_terms(self, critic, out_f, real, fake, conditions, fake2, training):
-        return {"adv": -self.adv_weight * out_f["score"][:, 0]}
+        terms = {"adv": -self.adv_weight * out_f["score"][:, 0]}
+        if "score_energy" in out_f:
+            terms["energy"] = -out_f["score_energy"][:, 0]
+        return terms
 
 
 class WGANGP(Objective):

@@ -1,0 +1,124 @@
+"""The seeds' comparison on Geant4 (issue 12): SAGAN recipes for lhcb-ecal on one budget.
+
+Each row is the aux-regressor pipeline's g4 preset (../shared/data/g4_lhcb_ecal_train.h5,
+trained on its train split, judged by the evaluate component on its test split) with a few
+keys overridden and the same number of epochs, so every row costs the same wall time:
+
+- ``no-regressor``: SAGAN without the auxiliary regressor (aux_targets = []);
+- ``multi-task``: the regressor trained with the critic (the g4 preset);
+- ``two-step``: the regressor pretrained, then frozen (seed 000's two-step);
+- ``cells``: multi-task, but the generator makes cell energies directly (no softmax shape x
+  generated deposit) and the critic does not see the deposit (the quick preset's way).
+
+All rows share one pipeline root, so the ingest and the regressor (for FRD) are computed once.
+
+    python bench/bench_lhcb_recipes.py --epochs 5 --root /tmp/lhcb-recipes [--rows a,b]
+
+Prints one JSON document (per row: the command, wall time and the test-split metrics) and a
+markdown table (stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "g4_lhcb_ecal_train.h5"
+D = "train.model_config.discriminator"
+#: Shape observables whose means issue 12 wants within 5 % of Geant4's.
+SHAPE_OBSERVABLES = ("width_along_pt", "width_across_pt", "skewness_along_pt",
+                     "skewness_across_pt", "sparsity_0.001", "max_cell_fraction")
+ROWS = {
+    "no-regressor": [f"{D}.aux_targets=[]"],
+    "multi-task": [],
+    "two-step": [f"{D}.aux_mode=\"two-step\""],
+    "cells": ["train.model_config.generator.output=\"cells\"", f"{D}.energy_input=false"],
+}
+
+
+def row_metrics(metrics: dict) -> dict:
+    """The comparison table's columns from an evaluation's metrics.json."""
+    bins = metrics.get("energy_bins") or {}
+    obs = metrics.get("observables") or {}
+    asym = obs.get("asymmetry_long") or {}
+    shape_dev = {k: obs[k]["gen_mean"] / obs[k]["real_mean"] - 1 for k in SHAPE_OBSERVABLES
+                 if k in obs and obs[k]["real_mean"]}
+    return {
+        "prd_auc_raw": metrics.get("prd_auc_raw"),
+        "prd_auc_observables": metrics.get("prd_auc_observables"),
+        "prd_auc": metrics.get("prd_auc"),
+        "classifier_auc": metrics.get("classifier_auc_observables"),
+        "sf_worst_bin": metrics.get("sf_ratio_max_deviation"),
+        "resolution_worst_bin": metrics.get("resolution_ratio_max_deviation"),
+        "ks_max": metrics.get("ks_max"),
+        "asymmetry_mean_real": asym.get("real_mean"),
+        "asymmetry_mean_gen": asym.get("gen_mean"),
+        "shape_mean_rel_dev": shape_dev,
+        "shape_worst": max(shape_dev, key=lambda k: abs(shape_dev[k])) if shape_dev else None,
+        "energy_bin_centres_gev": bins.get("centre_gev"),
+        "sf_ratio": bins.get("sf_ratio"),
+        "resolution_ratio": bins.get("resolution_ratio"),
+    }
+
+
+def run_row(name: str, epochs: int, root: str, data: str) -> dict:
+    cmd = ["tfcalo", "pipeline", "run", "aux-regressor", "--preset", "g4", "--data", data,
+           "--root", root, "--set", f"train.epochs={epochs}"]
+    for s in ROWS[name]:
+        cmd += ["--set", s]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"row": name, "command": " ".join(cmd), "error": proc.stderr[-2000:]}
+    report = next(line.split(":", 1)[1].strip() for line in proc.stdout.splitlines()
+                  if line.strip().startswith("report:"))
+    metrics = json.loads((Path(report).parent / "metrics.json").read_text())
+    return {"row": name, "command": " ".join(cmd), "wall_s": wall,
+            "evaluation": str(Path(report).parent), **row_metrics(metrics)}
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.3g}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--root", default="/tmp/lhcb-recipes")
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--rows", default=",".join(ROWS))
+    args = parser.parse_args()
+    rows = []
+    for name in args.rows.split(","):
+        rows.append(run_row(name, args.epochs, args.root, args.data))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    json.dump({"benchmark": "lhcb-recipes", "epochs": args.epochs, "rows": rows}, sys.stdout,
+              indent=2)
+    print()
+    head = ("row", "PRD raw", "PRD obs", "PRD min", "clf AUC", "SF worst", "res worst",
+            "KS max", "asym gen/real", "worst shape mean", "wall min")
+    print("| " + " | ".join(head) + " |", file=sys.stderr)
+    print("|" + "---|" * len(head), file=sys.stderr)
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['row']} | failed |", file=sys.stderr)
+            continue
+        asym = (None if not r["asymmetry_mean_real"] else
+                r["asymmetry_mean_gen"] / r["asymmetry_mean_real"])
+        cells = [_fmt(c) for c in (r["prd_auc_raw"], r["prd_auc_observables"], r["prd_auc"],
+                                   r["classifier_auc"], r["sf_worst_bin"],
+                                   r["resolution_worst_bin"], r["ks_max"], asym)]
+        worst = r["shape_worst"]
+        cells.append("-" if worst is None else
+                     f"{worst} {r['shape_mean_rel_dev'][worst]:+.1%}")
+        cells.append(_fmt(r["wall_s"] / 60))
+        print(f"| {r['row']} | " + " | ".join(cells) + " |", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

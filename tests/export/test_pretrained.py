@@ -1,0 +1,207 @@
+"""The pretrained models shipped as package data (tfcalo/pretrained/<name>/).
+
+- install_pretrained builds a model directory (export + validation report + training record)
+  atomically and refuses bad input with one sentence; `tfcalo models` lists what is shipped;
+- every shipped model is verified against its content hash and carries the validation report
+  and training record its card promises;
+- the shipped lhcb-ecal-g4 generator, loaded by TensorFlow alone in a child process,
+  reproduces Geant4's sampling fraction per energy bin within 3 % on showers of the test split
+  of its training file (a broken re-export is caught here), and works by name in
+  `tfcalo generate` and `load_sampler`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from cli_helpers import assert_one_sentence_error, invoke
+from tiny_generators import TinyGenerator
+
+from tfcalo.data.artifact import split_assignment
+from tfcalo.errors import ArtifactError, ConfigError, OutputExistsError
+from tfcalo.export import pretrained
+from tfcalo.export.integrity import verify_export_hash
+from tfcalo.export.sampling import load_sampler
+from tfcalo.export.savedmodel import export_generator
+
+REPO = Path(__file__).resolve().parents[2]
+TRAINING = {"pipeline": "aux-regressor", "preset": "g4", "seed": 0, "data": "g4.h5"}
+
+
+@pytest.fixture(scope="module")
+def export_and_eval(tmp_path_factory):
+    """A tiny lhcb-ecal export and a fake evaluation directory beside it."""
+    base = tmp_path_factory.mktemp("ship")
+    export_generator(TinyGenerator("lhcb-ecal", latent_dim=4, seed=3), "lhcb-ecal",
+                     base / "model", force=True)
+    ev = base / "eval"
+    ev.mkdir()
+    (ev / "metrics.json").write_text(json.dumps({
+        "classifier_auc_observables": 0.81, "prd_auc": 0.9, "sf_ratio_max_deviation": 0.012,
+        "resolution_ratio_max_deviation": 0.4, "ks_max": 0.1, "fpd": 1.0,
+        "provenance": {"test_showers": 4068}}))
+    (ev / "report.html").write_text("<html></html>")
+    (ev / "sf.png").write_bytes(b"\x89PNG")
+    (ev / "showers.h5").write_bytes(b"big")  # not part of a validation report
+    return base / "model", ev
+
+
+def test_install_pretrained_ships_export_report_and_record(export_and_eval, tmp_path,
+                                                            monkeypatch):
+    model, ev = export_and_eval
+    path = pretrained.install_pretrained(model, ev, "tiny-g4", training=TRAINING,
+                                         root=tmp_path)
+    assert path == tmp_path / "tiny-g4"
+    assert sorted(p.name for p in (path / "validation").iterdir()) == [
+        "metrics.json", "report.html", "sf.png"]
+    card = json.loads((path / "model_card.json").read_text())
+    assert card["training"] == TRAINING
+    assert card["headline_metrics"] == {
+        "classifier_auc_observables": 0.81, "prd_auc": 0.9, "sf_ratio_max_deviation": 0.012,
+        "resolution_ratio_max_deviation": 0.4, "ks_max": 0.1}
+    assert card["validation"] == {"dir": "validation", "test_showers": 4068}
+    verify_export_hash(path)  # the card changed, the hashed files did not
+    pretrained.record_speed(path, {"batches": {"1": {"showers_per_s": 300.0},
+                                               "10000": {"showers_per_s": 15000.0}}})
+    verify_export_hash(path)
+    (row,) = pretrained.pretrained_summaries(tmp_path)
+    assert row["name"] == "tiny-g4" and row["detector"] == "lhcb-ecal"
+    assert row["showers_per_s"] == (10000, 15000.0)
+
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    listed = invoke("models")
+    assert listed.exit_code == 0, listed.output
+    assert "tiny-g4  (lhcb-ecal; not blessed; pipeline aux-regressor --preset g4, seed 0)" \
+        in listed.output
+    assert "classifier AUC 0.81" in listed.output and "15,000 showers/s" in listed.output
+    assert pretrained.is_pretrained(path) and not pretrained.is_pretrained(model)
+
+
+def test_install_pretrained_refuses_bad_input_and_keeps_what_is_shipped(export_and_eval,
+                                                                        tmp_path):
+    model, ev = export_and_eval
+    with pytest.raises(ConfigError, match="name"):
+        pretrained.install_pretrained(model, ev, "../up", training=TRAINING, root=tmp_path)
+    with pytest.raises(ConfigError, match="lacks seed"):
+        pretrained.install_pretrained(model, ev, "x", root=tmp_path,
+                                      training={k: v for k, v in TRAINING.items() if k != "seed"})
+    with pytest.raises(ArtifactError, match="has no metrics.json"):
+        pretrained.install_pretrained(model, tmp_path, "x", training=TRAINING, root=tmp_path)
+    with pytest.raises(ArtifactError, match="is not a tfcalo SavedModel export"):
+        pretrained.install_pretrained(ev, ev, "x", training=TRAINING, root=tmp_path)
+    first = pretrained.install_pretrained(model, ev, "x", training=TRAINING, root=tmp_path)
+    before = (first / "model_card.json").read_text()
+    with pytest.raises(OutputExistsError, match="not empty"):
+        pretrained.install_pretrained(model, ev, "x", training=TRAINING, root=tmp_path)
+    assert (first / "model_card.json").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["x"]  # no temporary directory left
+
+
+def test_models_ship_command(export_and_eval, tmp_path, monkeypatch):
+    model, ev = export_and_eval
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    args = ["models", "ship", model, "--evaluation", ev, "--name", "y", "--pipeline", "p",
+            "--preset", "q", "--seed", 1, "--data", "d.h5"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "y" / "model_card.json").read_text())
+    assert card["training"] == {"pipeline": "p", "preset": "q", "seed": 1, "data": "d.h5"}
+    assert_one_sentence_error(invoke(*args), "not empty", "--overwrite")
+    assert invoke(*args, "--overwrite").exit_code == 0
+    assert_one_sentence_error(invoke(*args[:4], tmp_path / "none", *args[5:]),
+                              "has no metrics.json")
+    assert invoke("models").output.startswith("y  (lhcb-ecal")
+
+
+# --------------------------------------------------------------------------- shipped models
+
+
+@pytest.mark.parametrize("name", pretrained.pretrained_names())
+def test_shipped_models_are_complete_and_verified(name):
+    path = pretrained.pretrained_path(name)
+    verify_export_hash(path)
+    card = json.loads((path / "model_card.json").read_text())
+    assert set(card["training"]) >= {"pipeline", "preset", "seed", "data"}
+    assert card["training_data_hash"]
+    for f in ("metrics.json", "report.html"):
+        assert (path / "validation" / f).is_file()
+    assert list((path / "validation").glob("*.png"))
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    assert size < 20e6, f"{name} is {size / 1e6:.1f} MB"
+
+
+LHCB = "lhcb-ecal-g4"
+N_TEST = 2000
+SF_BINS = np.geomspace(2.0, 100.0, 6)  # GeV, 5 bins
+
+CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    assert "tfcalo" not in sys.modules
+    model = tf.saved_model.load(sys.argv[1])
+    cond = tf.constant(np.load(sys.argv[2]))
+    showers = model.generate(cond, seed=tf.constant(7, tf.int64))["showers"].numpy()
+    np.save(sys.argv[3], showers.reshape(len(showers), -1).sum(axis=1))
+    assert "tfcalo" not in sys.modules
+""")
+
+
+def _test_split_slice(shared_data: Path):
+    """(conditions (N, 6), deposits (N,) MeV, energies (N,) GeV) of the first N_TEST showers
+    of the test split the g4 preset's ingest makes (its seed and fractions)."""
+    preset = tomllib.loads((REPO / "pipelines" / "presets" / "aux-regressor.g4.toml").read_text())
+    seed, split = preset["data"]["seed"], preset["data"]["split"]
+    with h5py.File(shared_data / "g4_lhcb_ecal_train.h5", "r") as f:
+        n = len(f["ParticleEnergy"])
+        test = np.flatnonzero(split_assignment(np.arange(n), seed, split) == 2)[:N_TEST]
+        stop = int(test[-1]) + 1
+        deposit = f["EnergyDeposit"][:stop].reshape(stop, -1).sum(axis=1)[test]
+        cond = np.concatenate([f["ParticlePoint"][:stop], f["ParticleMomentum"][:stop]],
+                              axis=1)[test]
+        energy = f["ParticleEnergy"][:stop][test]
+    return cond.astype(np.float32), deposit, energy
+
+
+@pytest.mark.skipif(LHCB not in pretrained.pretrained_names(), reason=f"{LHCB} is not shipped")
+def test_shipped_lhcb_generator_has_geant4_sampling_fraction(shared_data, tmp_path):
+    cond, deposit, energy = _test_split_slice(shared_data)
+    np.save(tmp_path / "cond.npy", cond)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(pretrained.pretrained_path(LHCB)),
+                           str(tmp_path / "cond.npy"), str(tmp_path / "dep.npy")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    generated = np.load(tmp_path / "dep.npy")
+    assert generated.shape == (N_TEST,) and np.isfinite(generated).all()
+    which = np.digitize(energy, SF_BINS) - 1
+    for b in range(len(SF_BINS) - 1):
+        sel = which == b
+        assert sel.sum() > 200
+        ratio = np.mean(generated[sel] / energy[sel]) / np.mean(deposit[sel] / energy[sel])
+        assert abs(ratio - 1) < 0.03, (f"sampling fraction {SF_BINS[b]:.0f}-"
+                                       f"{SF_BINS[b + 1]:.0f} GeV off by {ratio - 1:+.1%}")
+
+
+@pytest.mark.skipif(LHCB not in pretrained.pretrained_names(), reason=f"{LHCB} is not shipped")
+def test_shipped_lhcb_generator_works_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("generate", LHCB, "-n", 20, "--energy", 50, "-o", "showers.h5")
+    assert result.exit_code == 0, result.output
+    with h5py.File("showers.h5", "r") as f:
+        deposits = f["EnergyDeposit"][:].reshape(20, -1).sum(axis=1)
+    # 50 GeV at Geant4's sampling fraction 0.1755 (README of ../shared/data), in MeV
+    assert np.all(np.abs(deposits / (50e3 * 0.1755) - 1) < 0.1)
+    sampler = load_sampler(LHCB)
+    assert sampler.detector.name == "lhcb-ecal"
+    listed = invoke("models")
+    assert LHCB in listed.output and "classifier AUC" in listed.output
+    missing = invoke("generate", "lhcb-ecal-g5", "--energy", 50, "-o", "x.h5")
+    assert_one_sentence_error(missing, "does not exist nor a pretrained model", LHCB)
