@@ -8,7 +8,12 @@ keys overridden and the same number of epochs, so every row costs the same wall 
 - ``multi-task``: the regressor trained with the critic (the g4 preset);
 - ``two-step``: the regressor pretrained, then frozen (seed 000's two-step);
 - ``cells``: multi-task, but the generator makes cell energies directly (no softmax shape x
-  generated deposit) and the critic does not see the deposit (the quick preset's way).
+  generated deposit) and the critic does not see the deposit (the quick preset's way);
+- ``energy-critic``: multi-task plus a second small critic of the deposit and the
+  conditions alone, with its own hinge loss (discriminator.energy_critic);
+- ``location-scale``: energy-critic plus the generator's location-scale energy head
+  (delta = mu(noise, conditions) + exp(s(conditions)) z_0: a spread that follows the energy);
+- ``energy-critic-small``: the energy-critic row with a generator of base width 12 instead of 24 (speed).
 
 All rows share one pipeline root, so the ingest and the regressor (for FRD) are computed once.
 
@@ -37,6 +42,10 @@ ROWS = {
     "multi-task": [],
     "two-step": [f"{D}.aux_mode=\"two-step\""],
     "cells": ["train.model_config.generator.output=\"cells\"", f"{D}.energy_input=false"],
+    "energy-critic": [f"{D}.energy_critic=true"],
+    "location-scale": [f"{D}.energy_critic=true",
+                       "train.model_config.generator.energy_head=\"location_scale\""],
+    "energy-critic-small": [f"{D}.energy_critic=true", "train.model_config.generator.filters=12"],
 }
 
 

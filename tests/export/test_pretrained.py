@@ -49,7 +49,8 @@ def export_and_eval(tmp_path_factory):
         "resolution_ratio_max_deviation": 0.4, "ks_max": 0.1, "fpd": 1.0,
         "provenance": {"test_showers": 4068}}))
     (ev / "report.html").write_text("<html></html>")
-    (ev / "sf.png").write_bytes(b"\x89PNG")
+    (ev / "plots").mkdir()
+    (ev / "plots" / "sf.png").write_bytes(b"\x89PNG")
     (ev / "showers.h5").write_bytes(b"big")  # not part of a validation report
     return base / "model", ev
 
@@ -61,7 +62,8 @@ def test_install_pretrained_ships_export_report_and_record(export_and_eval, tmp_
                                          root=tmp_path)
     assert path == tmp_path / "tiny-g4"
     assert sorted(p.name for p in (path / "validation").iterdir()) == [
-        "metrics.json", "report.html", "sf.png"]
+        "metrics.json", "plots", "report.html"]
+    assert (path / "validation" / "plots" / "sf.png").is_file()
     card = json.loads((path / "model_card.json").read_text())
     assert card["training"] == TRAINING
     assert card["headline_metrics"] == {
@@ -133,7 +135,7 @@ def test_shipped_models_are_complete_and_verified(name):
     assert card["training_data_hash"]
     for f in ("metrics.json", "report.html"):
         assert (path / "validation" / f).is_file()
-    assert list((path / "validation").glob("*.png"))
+    assert list((path / "validation" / "plots").glob("*.png"))
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     assert size < 20e6, f"{name} is {size / 1e6:.1f} MB"
 

@@ -140,8 +140,61 @@ def test_energy_critic_judges_the_deposit_alone_with_its_own_hinge():
 
 @pytest.mark.parametrize("change, fragment", [
     ({"discriminator": {**EC_CFG["discriminator"], "energy_input": False}}, "energy_input"),
-    ({"objective": {"name": "wgan-gp"}}, "hinge"),
+    ({"objective": {"name": "wgan-gp"}}, "hinge or bce"),
 ])
 def test_energy_critic_needs_energy_input_and_hinge(change, fragment):
     with pytest.raises(ConfigError, match=fragment):
         build("sagan", "lhcb-ecal", {**EC_CFG, **change}, STATS)
+
+
+def test_2dgan_energy_critic_has_its_own_cross_entropy():
+    from tfcalo.training.objectives import make_objective
+
+    cfg = {**CERN_CFG, "discriminator": {**CERN_CFG["discriminator"], "energy_critic": True}}
+    gan = build("2dgan", "cern-ecal", cfg, CERN_STATS)
+    ep = np.array([[2.0], [50.0], [500.0]], "float32")
+    showers = gan.generator([np.zeros((3, 4), "float32"), ep]).numpy()
+    critic = gan.discriminator
+    t = critic.transform(showers)
+    a = critic.score_transformed(t, ep, showers=showers)
+    b = critic.score_transformed(t, ep, showers=showers * 1.05)
+    assert a["score_energy"].shape == (3, 1)
+    assert np.abs(a["score_energy"] - b["score_energy"]).max() > 1e-5
+    bce = make_objective("bce")
+    terms = bce.critic_terms(critic, a, b, None, None, ep, None, None, False)
+    e_r, e_f = a["score_energy"].numpy()[:, 0], b["score_energy"].numpy()[:, 0]
+    np.testing.assert_allclose(terms["energy"], np.log1p(np.exp(-e_r)) + np.log1p(np.exp(e_f)),
+                               rtol=1e-5)
+    g_terms = bce.generator_terms(critic, b, None, None, ep, None, False)
+    np.testing.assert_allclose(g_terms["energy"], np.log1p(np.exp(-e_f)), rtol=1e-5)
+
+
+def test_location_scale_head_spread_follows_the_conditions():
+    """delta = mu(h) + exp(s(c)) z_0: at initialisation a 1 % spread driven by z_0; the scale
+    is a function of the conditions alone (changing the other noise components or z_0 does
+    not move it), and a trained scale that grows with s gives a proportionally wider spread."""
+    from tfcalo.models.layers import LocationScaleHead
+
+    cfg = {**CFG, "generator": {**CFG["generator"], "energy_head": "location_scale"}}
+    gen = build("sagan", "lhcb-ecal", cfg, STATS).generator
+    head = gen.energy_head
+    assert isinstance(head, LocationScaleHead)
+    c = np.repeat(_conditions(1), 4000, axis=0)
+    z = np.random.default_rng(3).standard_normal((4000, 4)).astype("float32")
+    h = gen._inputs(tf.constant(z), tf.constant(c), gen.cond_norm(tf.constant(c)))
+    delta = head(h).numpy()[:, 0]
+    assert 0.007 < delta.std() < 0.013
+    assert abs(np.corrcoef(delta, z[:, 0])[0, 1]) > 0.9
+    showers = gen([z[:64], c[:64]]).numpy()
+    np.testing.assert_allclose(sampling_fraction("lhcb-ecal", showers, c[:64]),
+                               0.175 * np.exp(delta[:64]), rtol=1e-4)
+    # scale x 3 (bias + log 3): the spread triples
+    last = head.log_scale.layers[-1]
+    last.bias.assign(last.bias + np.log(3.0))
+    assert head(h).numpy()[:, 0].std() == pytest.approx(3 * delta.std(), rel=0.05)
+
+
+def test_unknown_energy_head_is_a_config_error():
+    cfg = {**CFG, "generator": {**CFG["generator"], "energy_head": "gauss"}}
+    with pytest.raises(ConfigError, match="generator.energy_head"):
+        build("sagan", "lhcb-ecal", cfg, STATS)

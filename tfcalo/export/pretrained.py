@@ -3,7 +3,7 @@
 A pretrained model is an ordinary tfcalo SavedModel export (``saved_model.pb``,
 ``variables/``, ``model_card.json`` with its content hash) plus, in ``validation/``, the
 evaluation that justifies it: ``metrics.json``, ``blessing.json``, ``report.html`` and its
-plots. Its model card adds two entries to an export's:
+``plots/``. Its model card adds two entries to an export's:
 
 - ``training``: ``{"pipeline", "preset", "seed", "data"}``: how to reproduce it
   (``tfcalo pipeline run <pipeline> --preset <preset> --data <data>``);
@@ -28,8 +28,9 @@ PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 MODEL_CARD = "model_card.json"
 SAVED_MODEL_PB = "saved_model.pb"
 VALIDATION_DIR = "validation"
-#: Files of an evaluation directory copied into ``validation/`` (plots are all ``*.png``).
+#: What of an evaluation directory is copied into ``validation/`` (not its TensorBoard log).
 VALIDATION_FILES = ("metrics.json", "blessing.json", "report.html")
+PLOTS_DIR = "plots"
 
 
 def _root(root: str | Path | None) -> Path:
@@ -128,10 +129,11 @@ def install_pretrained(export_dir: str | Path, evaluation_dir: str | Path, name:
                 shutil.copy2(item, tmp / item.name)
         val = tmp / VALIDATION_DIR
         val.mkdir()
-        for f in [*(evaluation_dir / n for n in VALIDATION_FILES),
-                  *sorted(evaluation_dir.glob("*.png"))]:
+        for f in (evaluation_dir / n for n in VALIDATION_FILES):
             if f.is_file():
                 shutil.copy2(f, val / f.name)
+        if (evaluation_dir / PLOTS_DIR).is_dir():
+            shutil.copytree(evaluation_dir / PLOTS_DIR, val / PLOTS_DIR)
         card["name"] = name
         card["training"] = dict(training)
         card["headline_metrics"] = headline_metrics(metrics)

@@ -64,6 +64,7 @@ class TwoDGANGenerator:
     # "shape_energy": softmax shape x Ep x sf_ref x exp(delta) (see SAGANGenerator.output)
     output: str = "cells"
     sf_ref: float = 0.0
+    energy_head: str = "mlp"
 
 
 @dataclass
@@ -77,6 +78,8 @@ class TwoDGANDiscriminator:
     # the dense layer also sees energy_gain * log(deposit / (Ep sf_ref)) and the normalised Ep
     energy_input: bool = False
     energy_gain: float = 30.0
+    # a second small critic of that number and Ep alone, with its own loss (bce or hinge)
+    energy_critic: bool = False
 
 
 @dataclass
@@ -93,6 +96,9 @@ class SAGANGenerator:
     sf_ref: float = 0.0
     # lhcb-ecal: give the network the track slopes px/pz and py/pz besides the conditions.
     slope_features: bool = False
+    # How "shape_energy" makes delta: "mlp" of [noise, conditions], or "location_scale",
+    # mu(noise, conditions) + exp(s(conditions)) * z_0: a spread that follows the energy.
+    energy_head: str = "mlp"
 
 
 @dataclass
@@ -125,8 +131,8 @@ class SAGANDiscriminator:
     # so the critic resolves the sampling fraction at the per-cent level.
     energy_input: bool = False
     energy_gain: float = 30.0
-    # A second small critic of that number and the conditions alone, with its own hinge
-    # loss (needs energy_input and the hinge objective): resolution per energy bin.
+    # A second small critic of that number and the conditions alone, with its own loss
+    # (needs energy_input and the hinge or bce objective): resolution per energy bin.
     energy_critic: bool = False
     slope_features: bool = False
 

@@ -30,10 +30,11 @@ from tfcalo.models.layers import (
     conv2d,
     dense,
     deposit_ratio,
-    energy_head,
+    energy_critic_mlp,
     shape_times_energy,
     slope_features,
 )
+from tfcalo.models.layers import energy_head as make_energy_head
 
 
 @keras.saving.register_keras_serializable(package="tfcalo")
@@ -48,11 +49,13 @@ class SAGANGenerator(GeneratorBase):
         sf_ref: reference sampling fraction of "shape_energy" (deposit / primary energy,
             both in the shower's energy unit... lhcb-ecal MeV/MeV).
         slope_features: append the lhcb-ecal track slopes to the normalised conditions.
+        energy_head: how "shape_energy" makes delta: "mlp" or "location_scale"
+            (:func:`tfcalo.models.layers.energy_head`).
     """
 
     def __init__(self, detector: str = "lhcb-ecal", latent_dim: int = 64, filters: int = 32,
                  attention: bool = True, sync_batchnorm: bool = True, output: str = "cells",
-                 sf_ref: float = 0.0, slope_features: bool = False,
+                 sf_ref: float = 0.0, slope_features: bool = False, energy_head: str = "mlp",
                  condition_norm: dict | None = None, shower_transform: dict | None = None,
                  **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
@@ -81,10 +84,11 @@ class SAGANGenerator(GeneratorBase):
         self.crop = keras.layers.Cropping2D((((32 - h) // 2, (32 - h + 1) // 2),
                                              ((32 - w) // 2, (32 - w + 1) // 2)))
         if output == "shape_energy":
-            self.energy_head = energy_head()
+            self.energy_head = make_energy_head(energy_head, latent_dim)
         self._config = {"filters": filters, "attention": attention,
                         "sync_batchnorm": sync_batchnorm, "output": output,
-                        "sf_ref": self.sf_ref, "slope_features": self.slopes}
+                        "sf_ref": self.sf_ref, "slope_features": self.slopes,
+                        "energy_head": energy_head}
 
     def _image(self, h, training):
         x = self.up2(self.up1(self.seed(h, training=training), training=training),
@@ -166,10 +170,7 @@ class SAGANDiscriminator(CriticBase):
                                           dense(self.out_dim, spectral_norm=sn)],
                                          name="adversarial_head")
         if self.energy_critic:
-            self.energy_adv = keras.Sequential(
-                [dense(hidden, spectral_norm=sn), keras.layers.LeakyReLU(0.2),
-                 dense(hidden, spectral_norm=sn), keras.layers.LeakyReLU(0.2),
-                 dense(1, spectral_norm=sn)], name="energy_critic")
+            self.energy_adv = energy_critic_mlp(hidden, spectral_norm=sn)
         self._config = {"filters": filters, "hidden": hidden, "spectral_norm": sn,
                         "attention": attention, "n_aux": self.n_aux,
                         "energy_input": self.energy_input, "energy_gain": self.energy_gain,

@@ -25,9 +25,10 @@ from tfcalo.models.layers import (
     GeneratorBase,
     batch_norm,
     deposit_ratio,
-    energy_head,
+    energy_critic_mlp,
     shape_times_energy,
 )
+from tfcalo.models.layers import energy_head as make_energy_head
 
 # Permutations of (x, y, z): the last entry is the axis that becomes channels.
 _VIEWS = ((1, 2, 0), (0, 2, 1), (0, 1, 2))
@@ -57,12 +58,15 @@ class TwoDGANGenerator(GeneratorBase):
             (noise concatenated with the normalised log Ep).
         ep_ref: reference energy (GeV) of the multiplicative conditioning.
         output, sf_ref: "cells" or "shape_energy" (softmax shape x Ep x sf_ref x exp(delta)).
+        energy_head: how "shape_energy" makes delta: "mlp" or "location_scale"
+            (:func:`tfcalo.models.layers.energy_head`).
     """
 
     def __init__(self, detector: str = "cern-ecal", latent_dim: int = 64, filters: int = 16,
                  seed_channels: int = 1, dropout: float = 0.0, conditioning: str = "multiply",
                  sync_batchnorm: bool = True, ep_ref: float = 100.0, output: str = "cells",
-                 sf_ref: float = 0.0, condition_norm: dict | None = None,
+                 sf_ref: float = 0.0, energy_head: str = "mlp",
+                 condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
         if output not in GENERATOR_OUTPUTS or (output == "shape_energy" and not sf_ref > 0):
@@ -85,10 +89,11 @@ class TwoDGANGenerator(GeneratorBase):
             self.branches.append(keras.Sequential(layers))
         self.fuse = keras.layers.Dense(1)
         if output == "shape_energy":
-            self.energy_head = energy_head()
+            self.energy_head = make_energy_head(energy_head, latent_dim)
         self._config = {"filters": filters, "seed_channels": seed_channels, "dropout": dropout,
                         "conditioning": conditioning, "sync_batchnorm": sync_batchnorm,
-                        "ep_ref": ep_ref, "output": output, "sf_ref": self.sf_ref}
+                        "ep_ref": ep_ref, "output": output, "sf_ref": self.sf_ref,
+                        "energy_head": energy_head}
 
     def physical(self, noise, conditions, training=None):
         if self.output_kind == "cells":
@@ -127,16 +132,23 @@ class TwoDGANDiscriminator(CriticBase):
     head does the conditioning. ``etot`` is the physical image sum (no parameters).
     ``energy_input``: the dense layer also gets ``energy_gain * log(deposit / (Ep sf_ref))``
     and the normalised Ep (a conditional critic of the sampling fraction).
+    ``energy_critic``: a second small critic of that number and Ep alone, output
+    ``score_energy`` (B, 1) with its own loss (:func:`tfcalo.models.layers.energy_critic_mlp`).
     """
 
     def __init__(self, detector: str = "cern-ecal", out_dim: int = 1, filters: int = 16,
                  hidden: int = 64, dropout: float = 0.0, sync_batchnorm: bool = True,
                  ep_ref: float = 100.0, energy_input: bool = False, energy_gain: float = 30.0,
-                 sf_ref: float = 0.0, condition_norm: dict | None = None,
+                 energy_critic: bool = False, sf_ref: float = 0.0, condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, out_dim, condition_norm, shower_transform, **kwargs)
         if energy_input and not sf_ref > 0:
             raise ValueError("2DGAN critic energy_input needs sf_ref > 0")
+        if energy_critic and not energy_input:
+            raise ValueError("2DGAN critic energy_critic needs energy_input")
+        self.energy_critic = bool(energy_critic)
+        if self.energy_critic:
+            self.energy_adv = energy_critic_mlp(hidden)
         self.ep_ref = float(ep_ref)
         self.energy_input, self.energy_gain = bool(energy_input), float(energy_gain)
         self.sf_ref = float(sf_ref)
@@ -156,20 +168,24 @@ class TwoDGANDiscriminator(CriticBase):
         self._config = {"filters": filters, "hidden": hidden, "dropout": dropout,
                         "sync_batchnorm": sync_batchnorm, "ep_ref": ep_ref,
                         "energy_input": self.energy_input, "energy_gain": self.energy_gain,
-                        "sf_ref": self.sf_ref}
+                        "energy_critic": self.energy_critic, "sf_ref": self.sf_ref}
 
     def score_transformed(self, t, conditions, training=None, showers=None):
         feats = [branch(tf.transpose(t, (0, *(p + 1 for p in perm))), training=training)
                  for perm, branch in zip(_VIEWS, self.branches, strict=False)]
         if showers is None:
             showers = self.transform.inverse(t)
+        energy = None
         if self.energy_input:
-            feats += [self.energy_gain * deposit_ratio(self.detector, showers, conditions,
+            energy = [self.energy_gain * deposit_ratio(self.detector, showers, conditions,
                                                        self.sf_ref),
                       self.cond_norm(conditions)]
+            feats += energy
         h = self.act(self.hidden(tf.concat(feats, axis=-1)))
         out = {"score": self.score_head(h),
                "ep": self.ep_ref * tf.nn.softplus(self.ep_head(h))[:, 0]}
+        if self.energy_critic:
+            out["score_energy"] = self.energy_adv(tf.concat(energy, axis=-1), training=training)
         out["etot"] = tf.reduce_sum(tf.reshape(showers, (tf.shape(showers)[0], -1)), axis=-1)
         return out
 

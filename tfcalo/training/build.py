@@ -92,7 +92,7 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
         from tfcalo.models.twod_gan import TwoDGANDiscriminator, TwoDGANGenerator
 
         ep_ref = float(stats.get("ep_ref", 100.0)) if stats else 100.0
-        _energy_reference(g, d, stats)
+        _energy_reference(g, d, stats, cfg.objective.name)
         return (TwoDGANGenerator(det.name, cfg.latent_dim, ep_ref=ep_ref, **g, **common),
                 TwoDGANDiscriminator(det.name, out_dim, ep_ref=ep_ref, **d, **common))
     if name == "sagan":
@@ -101,11 +101,7 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
         n_aux = len(d.pop("aux_targets"))
         for key in ("aux_mode", "aux_weight", "aux_scales", "aux_clip", "aux_pretrain_steps"):
             d.pop(key)
-        _energy_reference(g, d, stats)
-        if d["energy_critic"] and not (d["energy_input"] and cfg.objective.name == "hinge"):
-            raise ConfigError("config key 'discriminator.energy_critic' needs "
-                              "'discriminator.energy_input = true' and 'objective.name = "
-                              "\"hinge\"'")
+        _energy_reference(g, d, stats, cfg.objective.name)
         return (SAGANGenerator(det.name, cfg.latent_dim, **g, **common),
                 SAGANDiscriminator(det.name, out_dim, n_aux=n_aux, **d, **common))
     # cramer
@@ -131,14 +127,23 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
     return gen, critic
 
 
-def _energy_reference(g: dict, d: dict, stats: dict) -> None:
-    """Check ``generator.output`` and give an energy-factorised generator and an energy-aware
-    critic their common ``sf_ref`` (config, else the data's median sampling fraction)."""
+def _energy_reference(g: dict, d: dict, stats: dict, objective: str) -> None:
+    """Check ``generator.output`` and ``discriminator.energy_critic`` and give an
+    energy-factorised generator and an energy-aware critic their common ``sf_ref`` (config,
+    else the data's median sampling fraction)."""
+    from tfcalo.models.layers import ENERGY_HEADS
     from tfcalo.models.layers import GENERATOR_OUTPUTS as outputs
 
     if g["output"] not in outputs:
         raise ConfigError(f"config key 'generator.output' must be one of {', '.join(outputs)}, "
                           f"not {g['output']!r}")
+    if g["energy_head"] not in ENERGY_HEADS:
+        raise ConfigError(f"config key 'generator.energy_head' must be one of "
+                          f"{', '.join(ENERGY_HEADS)}, not {g['energy_head']!r}")
+    if d["energy_critic"] and not (d["energy_input"] and objective in ("hinge", "bce")):
+        raise ConfigError("config key 'discriminator.energy_critic' needs "
+                          "'discriminator.energy_input = true' and 'objective.name' hinge or "
+                          f"bce (not {objective!r})")
     if g["output"] == "shape_energy" or d["energy_input"]:
         g["sf_ref"] = d["sf_ref"] = g["sf_ref"] or reference_sampling_fraction(stats)
 

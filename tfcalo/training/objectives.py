@@ -168,12 +168,17 @@ class BCE(Objective):
         if self.ep_weight and "ep" in out_r:
             terms["ep"] = self.ep_weight * (self._ep_terms(out_r, conditions)
                                             + self._ep_terms(out_f, conditions))
+        if "score_energy" in out_r:  # the energy critic's own loss
+            terms["energy"] = (tf.nn.softplus(-out_r["score_energy"][:, 0])
+                               + tf.nn.softplus(out_f["score_energy"][:, 0]))
         return terms
 
     def generator_terms(self, critic, out_f, real, fake, conditions, fake2, training):
         terms = {"adv": self.adv_weight * tf.nn.softplus(-out_f["score"][:, 0])}
         if self.ep_weight and "ep" in out_f:
             terms["ep"] = self.ep_weight * self._ep_terms(out_f, conditions)
+        if "score_energy" in out_f:
+            terms["energy"] = tf.nn.softplus(-out_f["score_energy"][:, 0])
         if self.etot_weight and "etot" in out_f:
             target = self.sf_slope * conditions[:, 0]
             terms["etot"] = self.etot_weight * tf.abs(out_f["etot"] - target) / tf.maximum(
