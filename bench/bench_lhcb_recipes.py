@@ -49,13 +49,21 @@ ROWS = {
 }
 
 
+def mean_deviation(o: dict) -> float:
+    """gen_mean / real_mean - 1; for an observable whose real mean is near 0 (|mean| below a
+    tenth of its spread: the skewness across p_T, symmetric by construction) the difference
+    of the means in units of the real spread instead."""
+    if abs(o["real_mean"]) < 0.1 * o["real_std"]:
+        return (o["gen_mean"] - o["real_mean"]) / o["real_std"]
+    return o["gen_mean"] / o["real_mean"] - 1
+
+
 def row_metrics(metrics: dict) -> dict:
     """The comparison table's columns from an evaluation's metrics.json."""
     bins = metrics.get("energy_bins") or {}
     obs = metrics.get("observables") or {}
     asym = obs.get("asymmetry_long") or {}
-    shape_dev = {k: obs[k]["gen_mean"] / obs[k]["real_mean"] - 1 for k in SHAPE_OBSERVABLES
-                 if k in obs and obs[k]["real_mean"]}
+    shape_dev = {k: mean_deviation(obs[k]) for k in SHAPE_OBSERVABLES if k in obs}
     return {
         "prd_auc_raw": metrics.get("prd_auc_raw"),
         "prd_auc_observables": metrics.get("prd_auc_observables"),

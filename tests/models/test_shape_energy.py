@@ -198,3 +198,27 @@ def test_unknown_energy_head_is_a_config_error():
     cfg = {**CFG, "generator": {**CFG["generator"], "energy_head": "gauss"}}
     with pytest.raises(ConfigError, match="generator.energy_head"):
         build("sagan", "lhcb-ecal", cfg, STATS)
+
+
+def test_2dgan_shape_only_critic_leaves_the_deposit_to_the_energy_critic():
+    """With shape_only the image score ignores a rescaling of the shower (x2) and the
+    energy score does not; the gradient of the image score w.r.t. the generator's delta is 0."""
+    cfg = {**CERN_CFG, "discriminator": {**CERN_CFG["discriminator"], "energy_critic": True,
+                                         "shape_only": True}}
+    gan = build("2dgan", "cern-ecal", cfg, CERN_STATS)
+    critic = gan.discriminator
+    ep = np.array([[2.0], [50.0], [500.0]], "float32")
+    showers = gan.generator([np.ones((3, 4), "float32"), ep]).numpy()
+    a = critic([showers, ep])
+    b = critic([showers * 2.0, ep])
+    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-5, atol=1e-8)
+    assert np.abs(a["score_energy"] - b["score_energy"]).max() > 1e-5
+    gen = gan.generator
+    with tf.GradientTape() as tape:
+        out = critic([gen([np.ones((3, 4), "float32"), ep]), ep])
+        image = tf.reduce_sum(out["score"])
+    grads = tape.gradient(image, gen.energy_head.trainable_variables)
+    assert max(float(tf.reduce_max(tf.abs(g))) for g in grads if g is not None) < 1e-4
+    with pytest.raises(ConfigError, match="shape_only"):
+        build("2dgan", "cern-ecal", {**CERN_CFG, "discriminator": {
+            **CERN_CFG["discriminator"], "shape_only": True}}, CERN_STATS)

@@ -80,6 +80,9 @@ class TwoDGANDiscriminator:
     energy_gain: float = 30.0
     # a second small critic of that number and Ep alone, with its own loss (bce or hinge)
     energy_critic: bool = False
+    # the image branches see showers rescaled to the nominal deposit: only the energy critic
+    # judges the deposit (needs energy_critic)
+    shape_only: bool = False
 
 
 @dataclass

@@ -409,6 +409,14 @@ class LocationScaleHead(keras.layers.Layer):
         return {**super().get_config(), "latent_dim": self.latent_dim, "hidden": self.hidden}
 
 
+def nominal_deposit(detector, showers, conditions, sf_ref: float):
+    """Each shower rescaled to the deposit primary energy * sf_ref (tf, same shape): its shape
+    alone, for a critic that must not judge the deposit (the energy critic does)."""
+    flat = tf.reshape(showers, (tf.shape(showers)[0], -1))
+    scale = primary_energy(detector, conditions) * sf_ref / (tf.reduce_sum(flat, axis=1) + 1e-12)
+    return showers * tf.reshape(scale, tf.concat([[-1], tf.ones(tf.rank(showers) - 1, tf.int32)], 0))
+
+
 def energy_critic_mlp(hidden: int, spectral_norm: bool = False):
     """A small critic MLP of (energy_gain * log deposit ratio, normalised conditions) -> (B, 1):
     the ``score_energy`` of critics with ``energy_critic``, trained with its own GAN loss

@@ -26,6 +26,7 @@ from tfcalo.models.layers import (
     batch_norm,
     deposit_ratio,
     energy_critic_mlp,
+    nominal_deposit,
     shape_times_energy,
 )
 from tfcalo.models.layers import energy_head as make_energy_head
@@ -134,19 +135,27 @@ class TwoDGANDiscriminator(CriticBase):
     and the normalised Ep (a conditional critic of the sampling fraction).
     ``energy_critic``: a second small critic of that number and Ep alone, output
     ``score_energy`` (B, 1) with its own loss (:func:`tfcalo.models.layers.energy_critic_mlp`).
+    ``shape_only`` (needs energy_critic): the branches see each shower rescaled to the
+    nominal deposit Ep * sf_ref and the dense layer does not get the deposit, so only the
+    energy critic judges the deposit (and only it trains an energy-factorised generator's
+    delta: the rescaled shower does not depend on delta). Measured on the quick preset:
+    without it, a losing image critic drags the sampling fraction 10-25 % low.
     """
 
     def __init__(self, detector: str = "cern-ecal", out_dim: int = 1, filters: int = 16,
                  hidden: int = 64, dropout: float = 0.0, sync_batchnorm: bool = True,
                  ep_ref: float = 100.0, energy_input: bool = False, energy_gain: float = 30.0,
-                 energy_critic: bool = False, sf_ref: float = 0.0, condition_norm: dict | None = None,
+                 energy_critic: bool = False, shape_only: bool = False, sf_ref: float = 0.0,
+                 condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, out_dim, condition_norm, shower_transform, **kwargs)
         if energy_input and not sf_ref > 0:
             raise ValueError("2DGAN critic energy_input needs sf_ref > 0")
         if energy_critic and not energy_input:
             raise ValueError("2DGAN critic energy_critic needs energy_input")
-        self.energy_critic = bool(energy_critic)
+        if shape_only and not energy_critic:
+            raise ValueError("2DGAN critic shape_only needs energy_critic")
+        self.energy_critic, self.shape_only = bool(energy_critic), bool(shape_only)
         if self.energy_critic:
             self.energy_adv = energy_critic_mlp(hidden)
         self.ep_ref = float(ep_ref)
@@ -168,19 +177,22 @@ class TwoDGANDiscriminator(CriticBase):
         self._config = {"filters": filters, "hidden": hidden, "dropout": dropout,
                         "sync_batchnorm": sync_batchnorm, "ep_ref": ep_ref,
                         "energy_input": self.energy_input, "energy_gain": self.energy_gain,
-                        "energy_critic": self.energy_critic, "sf_ref": self.sf_ref}
+                        "energy_critic": self.energy_critic, "shape_only": self.shape_only,
+                        "sf_ref": self.sf_ref}
 
     def score_transformed(self, t, conditions, training=None, showers=None):
-        feats = [branch(tf.transpose(t, (0, *(p + 1 for p in perm))), training=training)
-                 for perm, branch in zip(_VIEWS, self.branches, strict=False)]
         if showers is None:
             showers = self.transform.inverse(t)
+        if self.shape_only:
+            t = self.transform(nominal_deposit(self.detector, showers, conditions, self.sf_ref))
+        feats = [branch(tf.transpose(t, (0, *(p + 1 for p in perm))), training=training)
+                 for perm, branch in zip(_VIEWS, self.branches, strict=False)]
         energy = None
         if self.energy_input:
             energy = [self.energy_gain * deposit_ratio(self.detector, showers, conditions,
                                                        self.sf_ref),
                       self.cond_norm(conditions)]
-            feats += energy
+            feats += [energy[1]] if self.shape_only else energy
         h = self.act(self.hidden(tf.concat(feats, axis=-1)))
         out = {"score": self.score_head(h),
                "ep": self.ep_ref * tf.nn.softplus(self.ep_head(h))[:, 0]}

@@ -140,6 +140,9 @@ def _energy_reference(g: dict, d: dict, stats: dict, objective: str) -> None:
     if g["energy_head"] not in ENERGY_HEADS:
         raise ConfigError(f"config key 'generator.energy_head' must be one of "
                           f"{', '.join(ENERGY_HEADS)}, not {g['energy_head']!r}")
+    if d.get("shape_only") and not d["energy_critic"]:
+        raise ConfigError("config key 'discriminator.shape_only' needs "
+                          "'discriminator.energy_critic = true'")
     if d["energy_critic"] and not (d["energy_input"] and objective in ("hinge", "bce")):
         raise ConfigError("config key 'discriminator.energy_critic' needs "
                           "'discriminator.energy_input = true' and 'objective.name' hinge or "
