@@ -516,6 +516,40 @@ def regression_targets(detector: str | Detector, showers: np.ndarray, conditions
 IQR_PER_SIGMA = 1.349
 
 
+def sampling_fraction_curve(energy_gev: np.ndarray, sf: np.ndarray, n_bins: int = 8,
+                            min_count: int = 20) -> dict | None:
+    """The median sampling fraction per primary-energy bin, a reference curve for
+    energy-factorised generators (``tfcalo.models.layers.reference_sf``).
+
+    Args:
+        energy_gev: (N,) primary energies (GeV).
+        sf: (N,) sampling fractions (deposit / primary energy, the detector's units).
+        n_bins: log-spaced bins between the smallest and largest energy.
+        min_count: bins with fewer finite entries are left out.
+
+    Returns:
+        ``{"log_energy_gev": [...], "median": [...], "n": [...]}`` (log of each bin's median
+        energy, increasing), or None if fewer than 2 bins qualify.
+    """
+    e, f = np.asarray(energy_gev, np.float64), np.asarray(sf, np.float64)
+    ok = np.isfinite(e) & np.isfinite(f) & (e > 0)
+    e, f = e[ok], f[ok]
+    if len(e) < 2 * min_count or e.max() <= e.min():
+        return None
+    edges = np.geomspace(e.min(), e.max() * (1 + 1e-9), n_bins + 1)
+    which = np.digitize(e, edges) - 1
+    xs, ys, ns = [], [], []
+    for b in range(n_bins):
+        sel = which == b
+        if sel.sum() >= min_count:
+            xs.append(float(np.log(np.median(e[sel]))))
+            ys.append(float(np.median(f[sel])))
+            ns.append(int(sel.sum()))
+    if len(xs) < 2:
+        return None
+    return {"log_energy_gev": xs, "median": ys, "n": ns}
+
+
 def observable_stats(values: dict[str, np.ndarray]) -> dict[str, dict]:
     """Robust location and scale of each observable (for standardising regression targets).
 

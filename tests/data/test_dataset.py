@@ -212,3 +212,19 @@ def test_observable_sample_is_uniform_bounded_and_chunk_independent(monkeypatch)
     acc = artifact.StatsAccumulator(det)
     acc.add(showers, cond, weights)
     assert "observables" not in acc.result()
+
+
+def test_stats_record_the_sampling_fraction_per_energy_bin():
+    """total = 0.02 Ep + 0.5: the curve's medians are 0.02 + 0.5 / E at each bin's median E."""
+    det = get_detector("cern-ecal")
+    rng = np.random.default_rng(2)
+    n = 400
+    ep = np.exp(rng.uniform(np.log(2), np.log(500), n)).astype(np.float32)
+    showers = rng.random((n, 25, 25, 25)).astype(np.float32)
+    showers *= ((0.02 * ep + 0.5) / showers.sum(axis=(1, 2, 3)))[:, None, None, None]
+    acc = StatsAccumulator(det, observables=True)
+    acc.add(showers, ep[:, None], np.ones(n, np.float32))
+    curve = acc.result()["sampling_fraction_curve"]
+    x, y = np.array(curve["log_energy_gev"]), np.array(curve["median"])
+    assert len(x) >= 6 and np.all(np.diff(x) > 0) and sum(curve["n"]) <= n
+    np.testing.assert_allclose(y, 0.02 + 0.5 / np.exp(x), rtol=0.03)

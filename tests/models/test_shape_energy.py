@@ -222,3 +222,35 @@ def test_2dgan_shape_only_critic_leaves_the_deposit_to_the_energy_critic():
     with pytest.raises(ConfigError, match="shape_only"):
         build("2dgan", "cern-ecal", {**CERN_CFG, "discriminator": {
             **CERN_CFG["discriminator"], "shape_only": True}}, CERN_STATS)
+
+
+def test_reference_sf_curve_interpolates_in_log_energy_and_clamps():
+    from tfcalo.detectors import get_detector
+    from tfcalo.models.layers import reference_sf
+
+    det = get_detector("cern-ecal")
+    curve = [[np.log(2.0), np.log(20.0), np.log(200.0)], [0.027, 0.024, 0.022]]
+    ep = tf.constant([[1.0], [2.0], [np.sqrt(40.0)], [20.0], [200.0], [500.0]], tf.float32)
+    got = reference_sf(det, ep, 0.025, curve).numpy()
+    np.testing.assert_allclose(got, [0.027, 0.027, 0.0255, 0.024, 0.022, 0.022], rtol=1e-5)
+    assert reference_sf(det, ep, 0.025, None) == 0.025
+
+
+def test_curve_reference_follows_the_data_and_needs_the_statistic():
+    """sf_reference = "curve": an untrained generator's sampling fraction starts on the
+    data's curve at every energy (within the head's 1 % spread), not at one median."""
+    stats = {**CERN_STATS, "sampling_fraction_curve": {
+        "log_energy_gev": [np.log(2.0), np.log(500.0)], "median": [0.03, 0.02]}}
+    cfg = {**CERN_CFG, "generator": {**CERN_CFG["generator"], "sf_reference": "curve",
+                                     "energy_head": "location_scale"}}
+    gan = build("2dgan", "cern-ecal", cfg, stats)
+    ep = np.array([[2.0], [500.0]], "float32")
+    z = np.random.default_rng(0).standard_normal((2, 4)).astype("float32")
+    sf = sampling_fraction("cern-ecal", gan.generator([z, ep]).numpy(), ep)
+    np.testing.assert_allclose(sf, [0.03, 0.02], rtol=0.05)
+    assert gan.discriminator.sf_curve == gan.generator.sf_curve
+    with pytest.raises(ConfigError, match="sampling_fraction_curve"):
+        build("2dgan", "cern-ecal", cfg, CERN_STATS)
+    with pytest.raises(ConfigError, match="sf_reference"):
+        build("2dgan", "cern-ecal", {**cfg, "generator": {**cfg["generator"],
+                                                          "sf_reference": "fit"}}, stats)

@@ -132,6 +132,8 @@ class StatsAccumulator:
         standardise the SAGAN's regression targets. They are computed on a uniform sample of
         at most :data:`OBSERVABLE_SAMPLE` examples: those with the smallest
         ``hash_uniform(index, OBSERVABLE_SEED)`` (deterministic, independent of chunking).
+        For cern-ecal and lhcb-ecal also ``sampling_fraction_curve`` from that sample
+        (:func:`tfcalo.physics.sampling_fraction_curve`).
     """
 
     def __init__(self, detector: Detector, observables: bool = False) -> None:
@@ -157,6 +159,12 @@ class StatsAccumulator:
         if self.detector.name == "lhcb-ecal":
             return np.linalg.norm(conditions[:, 3:6].astype(np.float64), axis=1) * 1000.0
         return None
+
+    def _energy_gev(self, conditions: np.ndarray) -> np.ndarray:
+        e0 = self.primary_energy(conditions)
+        if e0 is None:
+            return np.full(len(conditions), np.nan)
+        return e0 / 1000.0 if self.detector.name == "lhcb-ecal" else e0
 
     def add(self, showers: np.ndarray, conditions: np.ndarray, weights: np.ndarray,
             index: np.ndarray | None = None) -> None:
@@ -198,7 +206,8 @@ class StatsAccumulator:
             showers, conditions, priority = showers[keep], conditions[keep], priority[keep]
         obs = observables(self.detector, showers, conditions)
         self.obs_names = list(obs)
-        values = np.column_stack(list(obs.values()))
+        # the primary energy rides along as a last column (for sampling_fraction_curve)
+        values = np.column_stack([*obs.values(), self._energy_gev(conditions)])
         if len(self.obs_priority):
             priority = np.concatenate([self.obs_priority, priority])
             values = np.concatenate([self.obs_values, values])
@@ -231,6 +240,14 @@ class StatsAccumulator:
 
             out["observables"] = observable_stats(
                 {name: self.obs_values[:, i] for i, name in enumerate(self.obs_names)})
+            if "sampling_fraction" in self.obs_names:
+                from tfcalo.physics import sampling_fraction_curve
+
+                curve = sampling_fraction_curve(
+                    self.obs_values[:, -1],
+                    self.obs_values[:, self.obs_names.index("sampling_fraction")])
+                if curve is not None:
+                    out["sampling_fraction_curve"] = curve
         return out
 
 

@@ -65,6 +65,9 @@ class TwoDGANGenerator:
     output: str = "cells"
     sf_ref: float = 0.0
     energy_head: str = "mlp"
+    # "median": one reference sampling fraction (sf_ref); "curve": the training data's median
+    # per energy bin (stats.json sampling_fraction_curve), interpolated in log E
+    sf_reference: str = "median"
 
 
 @dataclass
@@ -102,6 +105,8 @@ class SAGANGenerator:
     # How "shape_energy" makes delta: "mlp" of [noise, conditions], or "location_scale",
     # mu(noise, conditions) + exp(s(conditions)) * z_0: a spread that follows the energy.
     energy_head: str = "mlp"
+    # "median" (sf_ref) or "curve" (the data's sampling fraction per energy bin)
+    sf_reference: str = "median"
 
 
 @dataclass

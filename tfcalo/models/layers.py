@@ -334,7 +334,31 @@ def primary_energy(detector, conditions):
 GENERATOR_OUTPUTS = ("cells", "shape_energy")
 
 
-def shape_times_energy(detector, logits, delta, conditions, sf_ref: float):
+def reference_sf(detector, conditions, sf_ref: float, sf_curve=None):
+    """The reference sampling fraction of energy-factorised networks: ``sf_ref`` (a float),
+    or with ``sf_curve`` = [log E (GeV) points, sampling fractions] (increasing log E; the
+    training data's median per energy bin, stats.json ``sampling_fraction_curve``) its
+    piecewise-linear interpolation in log E, constant beyond the end points, (B,) (tf).
+
+    A detector whose sampling fraction changes with energy (cern-ecal: 0.027 at 2-10 GeV to
+    0.022 at 200-500 GeV in Geant4) then starts every energy at its own value, and the
+    generator learns only the per-shower fluctuation around it.
+    """
+    if not sf_curve:
+        return sf_ref
+    x = tf.constant(sf_curve[0], tf.float32)
+    y = tf.constant(sf_curve[1], tf.float32)
+    scale = 1000.0 if detector.name == "lhcb-ecal" else 1.0  # MeV -> GeV
+    log_e = tf.math.log(tf.maximum(primary_energy(detector, conditions) / scale, 1e-6))
+    n = tf.shape(x)[0]
+    hi = tf.clip_by_value(tf.searchsorted(x[None], log_e[None])[0], 1, n - 1)
+    x0, x1 = tf.gather(x, hi - 1), tf.gather(x, hi)
+    y0, y1 = tf.gather(y, hi - 1), tf.gather(y, hi)
+    w = tf.clip_by_value((log_e - x0) / tf.maximum(x1 - x0, 1e-9), 0.0, 1.0)
+    return y0 + w * (y1 - y0)
+
+
+def shape_times_energy(detector, logits, delta, conditions, sf_ref):
     """Physical showers from a softmax shape and one energy number per shower (tf).
 
     Args:
@@ -342,7 +366,8 @@ def shape_times_energy(detector, logits, delta, conditions, sf_ref: float):
         logits: (B, *shower_shape) per-cell logits; the shape is their softmax over all cells.
         delta: (B,) log sampling-fraction offsets.
         conditions: (B, n_conditions) PHYSICAL.
-        sf_ref: reference sampling fraction (deposit / primary energy, same unit).
+        sf_ref: reference sampling fraction (deposit / primary energy, same unit): a float
+            or (B,) (:func:`reference_sf`).
     Returns:
         (B, *shower_shape) showers whose sum is primary energy * sf_ref * exp(delta).
     """
@@ -352,8 +377,9 @@ def shape_times_energy(detector, logits, delta, conditions, sf_ref: float):
     return shape * tf.reshape(total, tf.concat([[-1], tf.ones(tf.rank(logits) - 1, tf.int32)], 0))
 
 
-def deposit_ratio(detector, showers, conditions, sf_ref: float):
-    """log(deposit / (primary energy * sf_ref)), (B, 1) (tf): what an energy-aware critic sees."""
+def deposit_ratio(detector, showers, conditions, sf_ref):
+    """log(deposit / (primary energy * sf_ref)), (B, 1) (tf): what an energy-aware critic sees
+    (sf_ref a float or (B,), :func:`reference_sf`)."""
     deposit = tf.reduce_sum(tf.reshape(showers, (tf.shape(showers)[0], -1)), axis=1)
     return tf.math.log(deposit / (primary_energy(detector, conditions) * sf_ref) + 1e-6)[:, None]
 
@@ -409,7 +435,7 @@ class LocationScaleHead(keras.layers.Layer):
         return {**super().get_config(), "latent_dim": self.latent_dim, "hidden": self.hidden}
 
 
-def nominal_deposit(detector, showers, conditions, sf_ref: float):
+def nominal_deposit(detector, showers, conditions, sf_ref):
     """Each shower rescaled to the deposit primary energy * sf_ref (tf, same shape): its shape
     alone, for a critic that must not judge the deposit (the energy critic does)."""
     flat = tf.reshape(showers, (tf.shape(showers)[0], -1))

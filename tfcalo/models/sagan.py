@@ -31,6 +31,7 @@ from tfcalo.models.layers import (
     dense,
     deposit_ratio,
     energy_critic_mlp,
+    reference_sf,
     shape_times_energy,
     slope_features,
 )
@@ -46,6 +47,8 @@ class SAGANGenerator(GeneratorBase):
         attention: add a self-attention block at 16x16.
         output: "cells" (the image is the shower in the transformed space) or
             "shape_energy" (softmax shape x primary energy x sf_ref x exp(delta)).
+        sf_curve: optional [log E points, sampling fractions]: an energy-dependent reference
+            instead of sf_ref (:func:`tfcalo.models.layers.reference_sf`).
         sf_ref: reference sampling fraction of "shape_energy" (deposit / primary energy,
             both in the shower's energy unit... lhcb-ecal MeV/MeV).
         slope_features: append the lhcb-ecal track slopes to the normalised conditions.
@@ -56,7 +59,7 @@ class SAGANGenerator(GeneratorBase):
     def __init__(self, detector: str = "lhcb-ecal", latent_dim: int = 64, filters: int = 32,
                  attention: bool = True, sync_batchnorm: bool = True, output: str = "cells",
                  sf_ref: float = 0.0, slope_features: bool = False, energy_head: str = "mlp",
-                 condition_norm: dict | None = None, shower_transform: dict | None = None,
+                 sf_curve: list | None = None, condition_norm: dict | None = None, shower_transform: dict | None = None,
                  **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
         if output not in GENERATOR_OUTPUTS:
@@ -65,6 +68,7 @@ class SAGANGenerator(GeneratorBase):
         if output == "shape_energy" and not sf_ref > 0:
             raise ValueError("SAGAN generator output 'shape_energy' needs sf_ref > 0")
         self.output_kind, self.sf_ref, self.slopes = output, float(sf_ref), bool(slope_features)
+        self.sf_curve = sf_curve or None
         h, w = self.detector.shower_shape
         self.seed = keras.Sequential([keras.layers.Dense(8 * 8 * 4 * filters),
                                       keras.layers.Reshape((8, 8, 4 * filters)),
@@ -88,7 +92,7 @@ class SAGANGenerator(GeneratorBase):
         self._config = {"filters": filters, "attention": attention,
                         "sync_batchnorm": sync_batchnorm, "output": output,
                         "sf_ref": self.sf_ref, "slope_features": self.slopes,
-                        "energy_head": energy_head}
+                        "energy_head": energy_head, "sf_curve": self.sf_curve}
 
     def _image(self, h, training):
         x = self.up2(self.up1(self.seed(h, training=training), training=training),
@@ -109,8 +113,8 @@ class SAGANGenerator(GeneratorBase):
             return super().physical(noise, conditions, training)
         h = self._inputs(noise, conditions, self.cond_norm(conditions))
         delta = self.energy_head(h, training=training)[:, 0]
-        return shape_times_energy(self.detector, self._image(h, training), delta, conditions,
-                                  self.sf_ref)
+        sf = reference_sf(self.detector, conditions, self.sf_ref, self.sf_curve)
+        return shape_times_energy(self.detector, self._image(h, training), delta, conditions, sf)
 
     def get_config(self):
         return {**super().get_config(), **self._config}
@@ -138,6 +142,7 @@ class SAGANDiscriminator(CriticBase):
                  hidden: int = 64, spectral_norm: bool = True, attention: bool = True,
                  n_aux: int = 1, energy_input: bool = False, energy_gain: float = 30.0,
                  energy_critic: bool = False, sf_ref: float = 0.0, slope_features: bool = False,
+                 sf_curve: list | None = None,
                  condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, out_dim, condition_norm, shower_transform, **kwargs)
@@ -148,6 +153,7 @@ class SAGANDiscriminator(CriticBase):
         self.energy_input, self.energy_gain = bool(energy_input), float(energy_gain)
         self.energy_critic = bool(energy_critic)
         self.sf_ref, self.slopes = float(sf_ref), bool(slope_features)
+        self.sf_curve = sf_curve or None
         sn = bool(spectral_norm)
         self.n_aux = int(n_aux)
         trunk = [conv2d(filters, 4, 2, spectral_norm=sn), keras.layers.LeakyReLU(0.2),
@@ -175,7 +181,8 @@ class SAGANDiscriminator(CriticBase):
                         "attention": attention, "n_aux": self.n_aux,
                         "energy_input": self.energy_input, "energy_gain": self.energy_gain,
                         "energy_critic": self.energy_critic,
-                        "sf_ref": self.sf_ref, "slope_features": self.slopes}
+                        "sf_ref": self.sf_ref, "slope_features": self.slopes,
+                        "sf_curve": self.sf_curve}
 
     def _conditions(self, conditions):
         c = self.cond_norm(conditions)
@@ -207,7 +214,8 @@ class SAGANDiscriminator(CriticBase):
         out = {}
         if self.energy_input:
             s = showers if showers is not None else self.transform.inverse(t)
-            ratio = self.energy_gain * deposit_ratio(self.detector, s, conditions, self.sf_ref)
+            sf = reference_sf(self.detector, conditions, self.sf_ref, self.sf_curve)
+            ratio = self.energy_gain * deposit_ratio(self.detector, s, conditions, sf)
             extra.append(ratio)
             if self.energy_critic:
                 out["score_energy"] = self.energy_adv(tf.concat([ratio, c], axis=-1),

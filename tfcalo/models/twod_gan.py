@@ -27,6 +27,7 @@ from tfcalo.models.layers import (
     deposit_ratio,
     energy_critic_mlp,
     nominal_deposit,
+    reference_sf,
     shape_times_energy,
 )
 from tfcalo.models.layers import energy_head as make_energy_head
@@ -66,7 +67,7 @@ class TwoDGANGenerator(GeneratorBase):
     def __init__(self, detector: str = "cern-ecal", latent_dim: int = 64, filters: int = 16,
                  seed_channels: int = 1, dropout: float = 0.0, conditioning: str = "multiply",
                  sync_batchnorm: bool = True, ep_ref: float = 100.0, output: str = "cells",
-                 sf_ref: float = 0.0, energy_head: str = "mlp",
+                 sf_ref: float = 0.0, energy_head: str = "mlp", sf_curve: list | None = None,
                  condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
@@ -74,7 +75,7 @@ class TwoDGANGenerator(GeneratorBase):
             raise ValueError(f"2DGAN generator output must be one of {GENERATOR_OUTPUTS} "
                              f"(shape_energy with sf_ref > 0), not {output!r} with sf_ref "
                              f"{sf_ref}")
-        self.output_kind, self.sf_ref = output, float(sf_ref)
+        self.output_kind, self.sf_ref, self.sf_curve = output, float(sf_ref), sf_curve or None
         self.n = self.detector.shower_shape[0]
         self.seed_channels = int(seed_channels)
         self.conditioning = conditioning
@@ -94,7 +95,7 @@ class TwoDGANGenerator(GeneratorBase):
         self._config = {"filters": filters, "seed_channels": seed_channels, "dropout": dropout,
                         "conditioning": conditioning, "sync_batchnorm": sync_batchnorm,
                         "ep_ref": ep_ref, "output": output, "sf_ref": self.sf_ref,
-                        "energy_head": energy_head}
+                        "energy_head": energy_head, "sf_curve": self.sf_curve}
 
     def physical(self, noise, conditions, training=None):
         if self.output_kind == "cells":
@@ -102,7 +103,8 @@ class TwoDGANGenerator(GeneratorBase):
         cond_norm = self.cond_norm(conditions)
         logits = self._volume(noise, conditions, cond_norm, training)
         delta = self.energy_head(tf.concat([noise, cond_norm], axis=-1), training=training)
-        return shape_times_energy(self.detector, logits, delta[:, 0], conditions, self.sf_ref)
+        sf = reference_sf(self.detector, conditions, self.sf_ref, self.sf_curve)
+        return shape_times_energy(self.detector, logits, delta[:, 0], conditions, sf)
 
     def core(self, noise, conditions, cond_norm, training):
         return tf.nn.relu(self._volume(noise, conditions, cond_norm, training))
@@ -146,7 +148,7 @@ class TwoDGANDiscriminator(CriticBase):
                  hidden: int = 64, dropout: float = 0.0, sync_batchnorm: bool = True,
                  ep_ref: float = 100.0, energy_input: bool = False, energy_gain: float = 30.0,
                  energy_critic: bool = False, shape_only: bool = False, sf_ref: float = 0.0,
-                 condition_norm: dict | None = None,
+                 sf_curve: list | None = None, condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, out_dim, condition_norm, shower_transform, **kwargs)
         if energy_input and not sf_ref > 0:
@@ -160,7 +162,7 @@ class TwoDGANDiscriminator(CriticBase):
             self.energy_adv = energy_critic_mlp(hidden)
         self.ep_ref = float(ep_ref)
         self.energy_input, self.energy_gain = bool(energy_input), float(energy_gain)
-        self.sf_ref = float(sf_ref)
+        self.sf_ref, self.sf_curve = float(sf_ref), sf_curve or None
         self.branches = []
         for _ in _VIEWS:
             layers = [keras.layers.Conv2D(filters, 5, padding="same")]
@@ -178,19 +180,19 @@ class TwoDGANDiscriminator(CriticBase):
                         "sync_batchnorm": sync_batchnorm, "ep_ref": ep_ref,
                         "energy_input": self.energy_input, "energy_gain": self.energy_gain,
                         "energy_critic": self.energy_critic, "shape_only": self.shape_only,
-                        "sf_ref": self.sf_ref}
+                        "sf_ref": self.sf_ref, "sf_curve": self.sf_curve}
 
     def score_transformed(self, t, conditions, training=None, showers=None):
         if showers is None:
             showers = self.transform.inverse(t)
+        sf = reference_sf(self.detector, conditions, self.sf_ref, self.sf_curve)
         if self.shape_only:
-            t = self.transform(nominal_deposit(self.detector, showers, conditions, self.sf_ref))
+            t = self.transform(nominal_deposit(self.detector, showers, conditions, sf))
         feats = [branch(tf.transpose(t, (0, *(p + 1 for p in perm))), training=training)
                  for perm, branch in zip(_VIEWS, self.branches, strict=False)]
         energy = None
         if self.energy_input:
-            energy = [self.energy_gain * deposit_ratio(self.detector, showers, conditions,
-                                                       self.sf_ref),
+            energy = [self.energy_gain * deposit_ratio(self.detector, showers, conditions, sf),
                       self.cond_norm(conditions)]
             feats += [energy[1]] if self.shape_only else energy
         h = self.act(self.hidden(tf.concat(feats, axis=-1)))

@@ -149,6 +149,16 @@ def _energy_reference(g: dict, d: dict, stats: dict, objective: str) -> None:
                           f"bce (not {objective!r})")
     if g["output"] == "shape_energy" or d["energy_input"]:
         g["sf_ref"] = d["sf_ref"] = g["sf_ref"] or reference_sampling_fraction(stats)
+    reference = g.pop("sf_reference")
+    if reference not in ("median", "curve"):
+        raise ConfigError("config key 'generator.sf_reference' must be one of median, curve, "
+                          f"not {reference!r}")
+    if reference == "curve":
+        curve = (stats or {}).get("sampling_fraction_curve")
+        if not curve or len(curve.get("log_energy_gev", [])) < 2:
+            raise ConfigError("config key 'generator.sf_reference = \"curve\"' needs a dataset "
+                              "whose stats.json records sampling_fraction_curve (re-ingest it)")
+        g["sf_curve"] = d["sf_curve"] = [list(curve["log_energy_gev"]), list(curve["median"])]
 
 
 def reference_sampling_fraction(stats: dict) -> float:
