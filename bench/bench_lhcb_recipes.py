@@ -4,16 +4,15 @@ Each row is the aux-regressor pipeline's g4 preset (../shared/data/g4_lhcb_ecal_
 trained on its train split, judged by the evaluate component on its test split) with a few
 keys overridden and the same number of epochs, so every row costs the same wall time:
 
+- ``multi-task``: the g4 preset itself (regressor trained with the critic, energy
+  factorised with the location-scale head, energy critic);
 - ``no-regressor``: SAGAN without the auxiliary regressor (aux_targets = []);
-- ``multi-task``: the regressor trained with the critic (the g4 preset);
 - ``two-step``: the regressor pretrained, then frozen (seed 000's two-step);
-- ``cells``: multi-task, but the generator makes cell energies directly (no softmax shape x
-  generated deposit) and the critic does not see the deposit (the quick preset's way);
-- ``energy-critic``: multi-task plus a second small critic of the deposit and the
-  conditions alone, with its own hinge loss (discriminator.energy_critic);
-- ``location-scale``: energy-critic plus the generator's location-scale energy head
-  (delta = mu(noise, conditions) + exp(s(conditions)) z_0: a spread that follows the energy);
-- ``energy-critic-small``: the energy-critic row with a generator of base width 12 instead of 24 (speed).
+- ``mlp-head``: the plain MLP energy head instead of the location-scale one;
+- ``no-energy-critic``: mlp head and no energy critic (the preset before this comparison);
+- ``cells``: the generator makes cell energies directly (no softmax shape x generated
+  deposit) and the critic does not see the deposit (the quick preset's way);
+- ``small``: the preset with a generator of base width 12 instead of 24 (speed).
 
 All rows share one pipeline root, so the ingest and the regressor (for FRD) are computed once.
 
@@ -37,15 +36,15 @@ D = "train.model_config.discriminator"
 #: Shape observables whose means issue 12 wants within 5 % of Geant4's.
 SHAPE_OBSERVABLES = ("width_along_pt", "width_across_pt", "skewness_along_pt",
                      "skewness_across_pt", "sparsity_0.001", "max_cell_fraction")
+G = "train.model_config.generator"
 ROWS = {
-    "no-regressor": [f"{D}.aux_targets=[]"],
     "multi-task": [],
+    "no-regressor": [f"{D}.aux_targets=[]"],
     "two-step": [f"{D}.aux_mode=\"two-step\""],
-    "cells": ["train.model_config.generator.output=\"cells\"", f"{D}.energy_input=false"],
-    "energy-critic": [f"{D}.energy_critic=true"],
-    "location-scale": [f"{D}.energy_critic=true",
-                       "train.model_config.generator.energy_head=\"location_scale\""],
-    "energy-critic-small": [f"{D}.energy_critic=true", "train.model_config.generator.filters=12"],
+    "mlp-head": [f"{G}.energy_head=\"mlp\""],
+    "no-energy-critic": [f"{G}.energy_head=\"mlp\"", f"{D}.energy_critic=false"],
+    "cells": [f"{G}.output=\"cells\"", f"{D}.energy_input=false", f"{D}.energy_critic=false"],
+    "small": [f"{G}.filters=12"],
 }
 
 

@@ -219,3 +219,27 @@ def test_pipeline_verdict_names_failed_checks(tmp_path):
     assert blessing_verdict(True, path) == "BLESSED"
     assert blessing_verdict(False, tmp_path / "missing.json").startswith(
         "NOT BLESSED (failed: see blessing.json)")
+
+
+def test_evaluate_takes_a_pretrained_name(saved_model, dataset, config_file, tmp_path,
+                                          monkeypatch):
+    """A pretrained model's name works as --model (hash-checked like generate)."""
+    import shutil
+
+    from tfcalo.export import pretrained
+    from tfcalo.export.integrity import CARD_KEY, export_content_hash
+
+    shipped = tmp_path / "pretrained" / "tiny-g4"
+    shutil.copytree(saved_model, shipped)
+    card = json.loads((shipped / "model_card.json").read_text())
+    card[CARD_KEY] = export_content_hash(shipped)
+    (shipped / "model_card.json").write_text(json.dumps(card))
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.chdir(tmp_path)
+    res = _run("evaluate", "--model", "tiny-g4", "--data", dataset, "--out", "e",
+               "--config", config_file, "--set", "speed.enabled=false")
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert m["provenance"]["model"] == str(shipped.resolve())
+    _one_error_line(_run("evaluate", "--model", "tiny-g5", "--data", dataset, "--out", "f"),
+                    r"model path tiny-g5 does not exist nor a pretrained model \(tiny-g4\)")
