@@ -518,8 +518,9 @@ IQR_PER_SIGMA = 1.349
 
 def sampling_fraction_curve(energy_gev: np.ndarray, sf: np.ndarray, n_bins: int = 8,
                             min_count: int = 20) -> dict | None:
-    """The median sampling fraction per primary-energy bin, a reference curve for
-    energy-factorised generators (``tfcalo.models.layers.reference_sf``).
+    """The calorimeter's response per primary-energy bin, the reference curves of
+    energy-factorised generators (``tfcalo.models.layers.reference_sf``): the mean sampling
+    fraction and the robust spread of its log (IQR / 1.349, a relative resolution).
 
     Args:
         energy_gev: (N,) primary energies (GeV).
@@ -528,8 +529,8 @@ def sampling_fraction_curve(energy_gev: np.ndarray, sf: np.ndarray, n_bins: int 
         min_count: bins with fewer finite entries are left out.
 
     Returns:
-        ``{"log_energy_gev": [...], "median": [...], "n": [...]}`` (log of each bin's median
-        energy, increasing), or None if fewer than 2 bins qualify.
+        ``{"log_energy_gev": [...], "sf_mean": [...], "log_sf_spread": [...], "n": [...]}``
+        (log of each bin's median energy, increasing), or None if fewer than 2 bins qualify.
     """
     e, f = np.asarray(energy_gev, np.float64), np.asarray(sf, np.float64)
     ok = np.isfinite(e) & np.isfinite(f) & (e > 0)
@@ -538,16 +539,18 @@ def sampling_fraction_curve(energy_gev: np.ndarray, sf: np.ndarray, n_bins: int 
         return None
     edges = np.geomspace(e.min(), e.max() * (1 + 1e-9), n_bins + 1)
     which = np.digitize(e, edges) - 1
-    xs, ys, ns = [], [], []
+    xs, ys, spreads, ns = [], [], [], []
     for b in range(n_bins):
-        sel = which == b
+        sel = (which == b) & (f > 0)
         if sel.sum() >= min_count:
+            q25, q75 = np.quantile(np.log(f[sel]), [0.25, 0.75])
             xs.append(float(np.log(np.median(e[sel]))))
-            ys.append(float(np.median(f[sel])))
+            ys.append(float(np.mean(f[sel])))
+            spreads.append(float((q75 - q25) / IQR_PER_SIGMA))
             ns.append(int(sel.sum()))
     if len(xs) < 2:
         return None
-    return {"log_energy_gev": xs, "median": ys, "n": ns}
+    return {"log_energy_gev": xs, "sf_mean": ys, "log_sf_spread": spreads, "n": ns}
 
 
 def observable_stats(values: dict[str, np.ndarray]) -> dict[str, dict]:

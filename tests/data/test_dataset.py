@@ -215,7 +215,8 @@ def test_observable_sample_is_uniform_bounded_and_chunk_independent(monkeypatch)
 
 
 def test_stats_record_the_sampling_fraction_per_energy_bin():
-    """total = 0.02 Ep + 0.5: the curve's medians are 0.02 + 0.5 / E at each bin's median E."""
+    """total = 0.02 Ep + 0.5: the curve's means are 0.02 + 0.5 / E at each bin's median E
+    (to the curvature within a bin) and the spread of log SF is what the bin's width gives."""
     det = get_detector("cern-ecal")
     rng = np.random.default_rng(2)
     n = 400
@@ -225,6 +226,9 @@ def test_stats_record_the_sampling_fraction_per_energy_bin():
     acc = StatsAccumulator(det, observables=True)
     acc.add(showers, ep[:, None], np.ones(n, np.float32))
     curve = acc.result()["sampling_fraction_curve"]
-    x, y = np.array(curve["log_energy_gev"]), np.array(curve["median"])
+    x, y = np.array(curve["log_energy_gev"]), np.array(curve["sf_mean"])
     assert len(x) >= 6 and np.all(np.diff(x) > 0) and sum(curve["n"]) <= n
     np.testing.assert_allclose(y, 0.02 + 0.5 / np.exp(x), rtol=0.03)
+    # within a bin (a factor 2.2 in E) log SF spans at most log(sf(lo) / sf(hi)) < 0.6
+    assert all(0 < s < 0.6 for s in curve["log_sf_spread"])
+    assert curve["log_sf_spread"][0] > curve["log_sf_spread"][-1]  # SF varies most at low E

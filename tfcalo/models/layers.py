@@ -334,20 +334,11 @@ def primary_energy(detector, conditions):
 GENERATOR_OUTPUTS = ("cells", "shape_energy")
 
 
-def reference_sf(detector, conditions, sf_ref: float, sf_curve=None):
-    """The reference sampling fraction of energy-factorised networks: ``sf_ref`` (a float),
-    or with ``sf_curve`` = [log E (GeV) points, sampling fractions] (increasing log E; the
-    training data's median per energy bin, stats.json ``sampling_fraction_curve``) its
-    piecewise-linear interpolation in log E, constant beyond the end points, (B,) (tf).
-
-    A detector whose sampling fraction changes with energy (cern-ecal: 0.027 at 2-10 GeV to
-    0.022 at 200-500 GeV in Geant4) then starts every energy at its own value, and the
-    generator learns only the per-shower fluctuation around it.
-    """
-    if not sf_curve:
-        return sf_ref
-    x = tf.constant(sf_curve[0], tf.float32)
-    y = tf.constant(sf_curve[1], tf.float32)
+def _interp_log_energy(detector, conditions, x, y):
+    """Piecewise-linear interpolation of points (x = log E in GeV, y) at each row's primary
+    energy, constant beyond the end points, (B,) (tf)."""
+    x = tf.constant(x, tf.float32)
+    y = tf.constant(y, tf.float32)
     scale = 1000.0 if detector.name == "lhcb-ecal" else 1.0  # MeV -> GeV
     log_e = tf.math.log(tf.maximum(primary_energy(detector, conditions) / scale, 1e-6))
     n = tf.shape(x)[0]
@@ -356,6 +347,40 @@ def reference_sf(detector, conditions, sf_ref: float, sf_curve=None):
     y0, y1 = tf.gather(y, hi - 1), tf.gather(y, hi)
     w = tf.clip_by_value((log_e - x0) / tf.maximum(x1 - x0, 1e-9), 0.0, 1.0)
     return y0 + w * (y1 - y0)
+
+
+def reference_sf(detector, conditions, sf_ref: float, sf_curve=None):
+    """The reference sampling fraction of energy-factorised networks: ``sf_ref`` (a float),
+    or with ``sf_curve`` = [log E (GeV) points, mean sampling fractions, ...] (increasing
+    log E; the training data's per energy bin, stats.json ``sampling_fraction_curve``) its
+    piecewise-linear interpolation in log E, constant beyond the end points, (B,) (tf).
+
+    A detector whose sampling fraction changes with energy (cern-ecal: 0.027 at 2-10 GeV to
+    0.022 at 200-500 GeV in Geant4) then starts every energy at its own value, and the
+    generator learns only the per-shower fluctuation around it.
+    """
+    if not sf_curve:
+        return sf_ref
+    return _interp_log_energy(detector, conditions, sf_curve[0], sf_curve[1])
+
+
+def reference_log_spread(detector, conditions, sf_curve=None):
+    """log of the data's spread of log(sampling fraction) at each row's energy, (B,) (tf),
+    from the third row of ``sf_curve``; None without one. The location-scale energy head
+    learns its scale relative to it, so the resolution starts at the data's at every energy."""
+    if not sf_curve or len(sf_curve) < 3:
+        return None
+    return _interp_log_energy(detector, conditions, sf_curve[0],
+                              np.log(np.maximum(np.asarray(sf_curve[2], np.float64), 1e-4)))
+
+
+def energy_delta(head, h, detector, conditions, sf_curve, training=None):
+    """delta (B,) of an energy-factorised generator from its head and inputs h (the
+    location-scale head gets the data's spread reference when ``sf_curve`` has one)."""
+    if isinstance(head, LocationScaleHead):
+        log_spread = reference_log_spread(detector, conditions, sf_curve)
+        return head(h, log_spread=log_spread, training=training)[:, 0]
+    return head(h, training=training)[:, 0]
 
 
 def shape_times_energy(detector, logits, delta, conditions, sf_ref):
@@ -389,11 +414,11 @@ def deposit_ratio(detector, showers, conditions, sf_ref):
 ENERGY_HEADS = ("mlp", "location_scale")
 
 
-def energy_head(kind: str = "mlp", latent_dim: int = 0):
+def energy_head(kind: str = "mlp", latent_dim: int = 0, spread_reference: bool = False):
     """The head of an energy-factorised generator: h (B, latent_dim + n_features) with the
     noise first -> delta (B, 1), starting near 0 (the reference sampling fraction)."""
     if kind == "location_scale":
-        return LocationScaleHead(latent_dim)
+        return LocationScaleHead(latent_dim, spread_reference=spread_reference)
     if kind != "mlp":
         raise ValueError(f"energy head must be one of {ENERGY_HEADS}, not {kind!r}")
     return keras.Sequential([keras.layers.Dense(64), keras.layers.LeakyReLU(0.2),
@@ -409,12 +434,17 @@ class LocationScaleHead(keras.layers.Layer):
     The resolution of a calorimeter changes by a factor 5 over 2-100 GeV (sigma/E ~ a/sqrt(E)
     (+) b); a single MLP of [noise, conditions] has to build that product of noise and
     energy from LeakyReLU pieces, and measured on Geant4 it did not (the plain head's spread
-    came out the same at every energy: docs/lhcb_g4.md). s starts at log(0.01): a 1 % spread.
+    came out the same at every energy: docs/lhcb_g4.md). s starts at log(0.01): a 1 % spread;
+    with ``spread_reference`` the call adds the data's log spread at each energy
+    (:func:`reference_log_spread`) and s starts at 0, so the spread starts at the data's.
     """
 
-    def __init__(self, latent_dim: int, hidden: int = 64, **kwargs):
+    def __init__(self, latent_dim: int, hidden: int = 64, spread_reference: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.latent_dim, self.hidden = int(latent_dim), int(hidden)
+        self.spread_reference = bool(spread_reference)
+        bias = 0.0 if self.spread_reference else math.log(0.01)
         small = keras.initializers.RandomNormal(stddev=0.01)
         # tiny location weights: the initial spread is the scale's (1 %), not the MLP's noise
         self.location = keras.Sequential([
@@ -423,16 +453,19 @@ class LocationScaleHead(keras.layers.Layer):
         self.log_scale = keras.Sequential([
             keras.layers.Dense(hidden // 2), keras.layers.LeakyReLU(0.2),
             keras.layers.Dense(1, kernel_initializer=small,
-                               bias_initializer=keras.initializers.Constant(math.log(0.01)))])
+                               bias_initializer=keras.initializers.Constant(bias))])
 
-    def call(self, h, training=None):
+    def call(self, h, log_spread=None, training=None):
         z0 = h[:, :1]
         c = h[:, self.latent_dim:]
-        return (self.location(h, training=training)
-                + tf.exp(self.log_scale(c, training=training)) * z0)
+        log_scale = self.log_scale(c, training=training)
+        if log_spread is not None:
+            log_scale = log_scale + log_spread[:, None]
+        return self.location(h, training=training) + tf.exp(log_scale) * z0
 
     def get_config(self):
-        return {**super().get_config(), "latent_dim": self.latent_dim, "hidden": self.hidden}
+        return {**super().get_config(), "latent_dim": self.latent_dim, "hidden": self.hidden,
+                "spread_reference": self.spread_reference}
 
 
 def nominal_deposit(detector, showers, conditions, sf_ref):

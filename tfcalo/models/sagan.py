@@ -31,6 +31,7 @@ from tfcalo.models.layers import (
     dense,
     deposit_ratio,
     energy_critic_mlp,
+    energy_delta,
     reference_sf,
     shape_times_energy,
     slope_features,
@@ -88,7 +89,8 @@ class SAGANGenerator(GeneratorBase):
         self.crop = keras.layers.Cropping2D((((32 - h) // 2, (32 - h + 1) // 2),
                                              ((32 - w) // 2, (32 - w + 1) // 2)))
         if output == "shape_energy":
-            self.energy_head = make_energy_head(energy_head, latent_dim)
+            self.energy_head = make_energy_head(energy_head, latent_dim,
+                                                spread_reference=bool(sf_curve and len(sf_curve) > 2))
         self._config = {"filters": filters, "attention": attention,
                         "sync_batchnorm": sync_batchnorm, "output": output,
                         "sf_ref": self.sf_ref, "slope_features": self.slopes,
@@ -112,7 +114,8 @@ class SAGANGenerator(GeneratorBase):
         if self.output_kind == "cells":
             return super().physical(noise, conditions, training)
         h = self._inputs(noise, conditions, self.cond_norm(conditions))
-        delta = self.energy_head(h, training=training)[:, 0]
+        delta = energy_delta(self.energy_head, h, self.detector, conditions, self.sf_curve,
+                             training)
         sf = reference_sf(self.detector, conditions, self.sf_ref, self.sf_curve)
         return shape_times_energy(self.detector, self._image(h, training), delta, conditions, sf)
 

@@ -26,6 +26,7 @@ from tfcalo.models.layers import (
     batch_norm,
     deposit_ratio,
     energy_critic_mlp,
+    energy_delta,
     nominal_deposit,
     reference_sf,
     shape_times_energy,
@@ -91,7 +92,8 @@ class TwoDGANGenerator(GeneratorBase):
             self.branches.append(keras.Sequential(layers))
         self.fuse = keras.layers.Dense(1)
         if output == "shape_energy":
-            self.energy_head = make_energy_head(energy_head, latent_dim)
+            self.energy_head = make_energy_head(energy_head, latent_dim,
+                                                spread_reference=bool(sf_curve and len(sf_curve) > 2))
         self._config = {"filters": filters, "seed_channels": seed_channels, "dropout": dropout,
                         "conditioning": conditioning, "sync_batchnorm": sync_batchnorm,
                         "ep_ref": ep_ref, "output": output, "sf_ref": self.sf_ref,
@@ -102,9 +104,10 @@ class TwoDGANGenerator(GeneratorBase):
             return super().physical(noise, conditions, training)
         cond_norm = self.cond_norm(conditions)
         logits = self._volume(noise, conditions, cond_norm, training)
-        delta = self.energy_head(tf.concat([noise, cond_norm], axis=-1), training=training)
+        delta = energy_delta(self.energy_head, tf.concat([noise, cond_norm], axis=-1),
+                             self.detector, conditions, self.sf_curve, training)
         sf = reference_sf(self.detector, conditions, self.sf_ref, self.sf_curve)
-        return shape_times_energy(self.detector, logits, delta[:, 0], conditions, sf)
+        return shape_times_energy(self.detector, logits, delta, conditions, sf)
 
     def core(self, noise, conditions, cond_norm, training):
         return tf.nn.relu(self._volume(noise, conditions, cond_norm, training))

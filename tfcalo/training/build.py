@@ -155,10 +155,11 @@ def _energy_reference(g: dict, d: dict, stats: dict, objective: str) -> None:
                           f"not {reference!r}")
     if reference == "curve":
         curve = (stats or {}).get("sampling_fraction_curve")
-        if not curve or len(curve.get("log_energy_gev", [])) < 2:
+        if not curve or len(curve.get("log_energy_gev", [])) < 2 or "sf_mean" not in curve:
             raise ConfigError("config key 'generator.sf_reference = \"curve\"' needs a dataset "
                               "whose stats.json records sampling_fraction_curve (re-ingest it)")
-        g["sf_curve"] = d["sf_curve"] = [list(curve["log_energy_gev"]), list(curve["median"])]
+        g["sf_curve"] = d["sf_curve"] = [list(curve["log_energy_gev"]), list(curve["sf_mean"]),
+                                         list(curve["log_sf_spread"])]
 
 
 def reference_sampling_fraction(stats: dict) -> float:
