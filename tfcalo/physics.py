@@ -516,7 +516,7 @@ def regression_targets(detector: str | Detector, showers: np.ndarray, conditions
 IQR_PER_SIGMA = 1.349
 
 
-def sampling_fraction_curve(energy_gev: np.ndarray, sf: np.ndarray, n_bins: int = 8,
+def sampling_fraction_curve(energy_gev: np.ndarray, sf: np.ndarray, n_bins: int = 12,
                             min_count: int = 20) -> dict | None:
     """The calorimeter's response per primary-energy bin, the reference curves of
     energy-factorised generators (``tfcalo.models.layers.reference_sf``): the mean sampling
