@@ -219,7 +219,7 @@ def test_stats_record_the_sampling_fraction_per_energy_bin():
     (to the curvature within a bin) and the spread of log SF is what the bin's width gives."""
     det = get_detector("cern-ecal")
     rng = np.random.default_rng(2)
-    n = 400
+    n = 1200
     ep = np.exp(rng.uniform(np.log(2), np.log(500), n)).astype(np.float32)
     showers = rng.random((n, 25, 25, 25)).astype(np.float32)
     showers *= ((0.02 * ep + 0.5) / showers.sum(axis=(1, 2, 3)))[:, None, None, None]
