@@ -525,18 +525,22 @@ def sampling_fraction_curve(energy_gev: np.ndarray, sf: np.ndarray, n_bins: int 
     Args:
         energy_gev: (N,) primary energies (GeV).
         sf: (N,) sampling fractions (deposit / primary energy, the detector's units).
-        n_bins: log-spaced bins between the smallest and largest energy.
+        n_bins: log-spaced bins between the smallest and largest energy (fewer for a small
+            sample: about 2 min_count showers per bin).
         min_count: bins with fewer finite entries are left out.
 
     Returns:
         ``{"log_energy_gev": [...], "sf_mean": [...], "log_sf_spread": [...], "n": [...]}``
-        (log of each bin's median energy, increasing), or None if fewer than 2 bins qualify.
+        (log of each bin's median energy, increasing; a single bin gives a flat curve over
+        the energy range), or None for fewer than ``min_count`` usable showers.
     """
     e, f = np.asarray(energy_gev, np.float64), np.asarray(sf, np.float64)
-    ok = np.isfinite(e) & np.isfinite(f) & (e > 0)
+    ok = np.isfinite(e) & np.isfinite(f) & (e > 0) & (f > 0)
     e, f = e[ok], f[ok]
-    if len(e) < 2 * min_count or e.max() <= e.min():
+    if len(e) < min_count or e.max() <= e.min():
         return None
+    # a small sample gets fewer bins (about 2 min_count showers each), at least one
+    n_bins = max(1, min(n_bins, len(e) // (2 * min_count)))
     edges = np.geomspace(e.min(), e.max() * (1 + 1e-9), n_bins + 1)
     which = np.digitize(e, edges) - 1
     xs, ys, spreads, ns = [], [], [], []
@@ -548,8 +552,11 @@ def sampling_fraction_curve(energy_gev: np.ndarray, sf: np.ndarray, n_bins: int 
             ys.append(float(np.mean(f[sel])))
             spreads.append(float((q75 - q25) / IQR_PER_SIGMA))
             ns.append(int(sel.sum()))
-    if len(xs) < 2:
+    if not xs:
         return None
+    if len(xs) == 1:  # one bin: a flat curve over the sample's energy range
+        xs = [float(np.log(e.min())), float(np.log(e.max()))]
+        ys, spreads, ns = ys * 2, spreads * 2, ns * 2
     return {"log_energy_gev": xs, "sf_mean": ys, "log_sf_spread": spreads, "n": ns}
 
 

@@ -232,3 +232,17 @@ def test_stats_record_the_sampling_fraction_per_energy_bin():
     # within a bin (a factor 2.2 in E) log SF spans at most log(sf(lo) / sf(hi)) < 0.6
     assert all(0 < s < 0.6 for s in curve["log_sf_spread"])
     assert curve["log_sf_spread"][0] > curve["log_sf_spread"][-1]  # SF varies most at low E
+
+
+def test_sampling_fraction_curve_of_small_samples():
+    from tfcalo.physics import sampling_fraction_curve
+
+    rng = np.random.default_rng(0)
+    e = np.exp(rng.uniform(np.log(2), np.log(500), 100))
+    sf = 0.02 * np.exp(rng.normal(0, 0.05, 100))
+    curve = sampling_fraction_curve(e, sf)
+    assert len(curve["log_energy_gev"]) == 2 and min(curve["n"]) >= 20  # 100 // 40 bins
+    flat = sampling_fraction_curve(e[:30], sf[:30])
+    assert flat["log_energy_gev"] == pytest.approx([np.log(e[:30].min()), np.log(e[:30].max())])
+    assert flat["sf_mean"][0] == flat["sf_mean"][1] == pytest.approx(sf[:30].mean())
+    assert sampling_fraction_curve(e[:19], sf[:19]) is None

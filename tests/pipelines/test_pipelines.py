@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from tfcalo.pipelines import build, names, run
+from tfcalo.pipelines import build, names, presets_of, run
 from tfcalo.pipelines.config import resolve_config
 
 from tfcalo.cli import main
@@ -25,7 +25,7 @@ TINY_RICH = ["data.simulate_n=1500", "train.epochs=1", "train.steps_per_epoch=3"
 
 def test_every_pipeline_and_preset_resolves_and_builds():
     for name in names():
-        for preset in ("quick", "full"):
+        for preset in presets_of(name):
             cfg = resolve_config(name, preset)
             pipe = build(name, cfg)
             ids = [n.id for n in pipe.nodes]
