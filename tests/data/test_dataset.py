@@ -246,3 +246,23 @@ def test_sampling_fraction_curve_of_small_samples():
     assert flat["log_energy_gev"] == pytest.approx([np.log(e[:30].min()), np.log(e[:30].max())])
     assert flat["sf_mean"][0] == flat["sf_mean"][1] == pytest.approx(sf[:30].mean())
     assert sampling_fraction_curve(e[:19], sf[:19]) is None
+
+
+def test_stats_record_the_mean_profile_along_each_axis():
+    """mean_profiles: the mean of each shower's normalised projections, whatever its energy
+    (a 10x brighter shower does not weigh more), per axis of the volume."""
+    det = get_detector("cern-ecal")
+    showers = np.zeros((2, 25, 25, 25), np.float32)
+    showers[0, 3, 4, 5] = 1.0
+    showers[1, 3, 6, 7] = 5.0
+    showers[1, 13, 6, 7] = 5.0
+    acc = StatsAccumulator(det)
+    acc.add(showers[:1], np.full((1, 1), 50.0, np.float32), np.ones(1, np.float32))
+    acc.add(showers[1:], np.full((1, 1), 50.0, np.float32), np.ones(1, np.float32))
+    acc.add(np.zeros((1, 25, 25, 25), np.float32), np.full((1, 1), 50.0, np.float32),
+            np.ones(1, np.float32))  # an empty shower has no shape and is left out
+    px, py, pz = (np.array(p) for p in acc.result()["mean_profiles"])
+    assert px[3] == pytest.approx(0.75) and px[13] == pytest.approx(0.25)
+    assert py[4] == pytest.approx(0.5) and py[6] == pytest.approx(0.5)
+    assert pz[5] == pytest.approx(0.5) and pz[7] == pytest.approx(0.5)
+    assert px.sum() == pytest.approx(1.0) and pz.sum() == pytest.approx(1.0)

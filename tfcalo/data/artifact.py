@@ -134,6 +134,9 @@ class StatsAccumulator:
         ``hash_uniform(index, OBSERVABLE_SEED)`` (deterministic, independent of chunking).
         For cern-ecal and lhcb-ecal also ``sampling_fraction_curve`` from that sample
         (:func:`tfcalo.physics.sampling_fraction_curve`).
+        For image detectors ``mean_profiles``: one list per shower axis, the mean over showers
+        with a positive sum of the fraction of the shower's energy in each slice along that
+        axis (cern-ecal: x, y, layer; lhcb-ecal: y, x), the ``shape_prior`` of generators.
     """
 
     def __init__(self, detector: Detector, observables: bool = False) -> None:
@@ -151,6 +154,9 @@ class StatsAccumulator:
         self.max_cell = -np.inf
         self.fit = np.zeros(5)  # n, Sx, Sy, Sxx, Sxy
         self.out_of_range = np.zeros(detector.n_conditions, dtype=np.int64)
+        self.profiles = ([np.zeros(n) for n in detector.shower_shape]
+                         if detector.kind != "tabular" else None)
+        self.n_profiled = 0
 
     def primary_energy(self, conditions: np.ndarray) -> np.ndarray | None:
         """Primary energy per example in the shower energy unit, or None (tabular)."""
@@ -183,6 +189,8 @@ class StatsAccumulator:
         self.total.add(total)
         if self.comp is not None:
             self.comp.add(flat)
+        if self.profiles is not None:
+            self._add_profiles(showers, total)
         self.weights.add(weights)
         self.n_negative_weights += int((weights < 0).sum())
         self.max_cell = max(self.max_cell, float(flat.max()))
@@ -192,6 +200,16 @@ class StatsAccumulator:
         lo = np.array([r[0] for r in self.detector.condition_ranges])
         hi = np.array([r[1] for r in self.detector.condition_ranges])
         self.out_of_range += ((conditions < lo) | (conditions > hi)).sum(axis=0)
+
+    def _add_profiles(self, showers: np.ndarray, total: np.ndarray) -> None:
+        keep = total > 0
+        if not keep.any():
+            return
+        norm = showers[keep].astype(np.float64) / total[keep].reshape(-1, *[1] * (showers.ndim - 1))
+        axes = range(1, showers.ndim)
+        for axis, acc in enumerate(self.profiles):
+            acc += norm.sum(axis=tuple(a for a in axes if a != axis + 1)).sum(axis=0)
+        self.n_profiled += int(keep.sum())
 
     def _sample_observables(self, showers: np.ndarray, conditions: np.ndarray,
                             index: np.ndarray) -> None:
@@ -233,6 +251,8 @@ class StatsAccumulator:
             slope = (n * sxy - sx * sy) / (n * sxx - sx * sx)
             out["sf_slope"] = float(slope)
             out["sf_intercept"] = float((sy - slope * sx) / n)
+        if self.profiles is not None and self.n_profiled:
+            out["mean_profiles"] = [(p / self.n_profiled).tolist() for p in self.profiles]
         out["out_of_range"] = {name: int(c) for name, c in
                                zip(det.condition_names, self.out_of_range, strict=True)}
         if self.obs_on and self.obs_names:

@@ -68,6 +68,9 @@ class TwoDGANGenerator:
     # "median": one reference sampling fraction (sf_ref); "curve": the training data's median
     # per energy bin (stats.json sampling_fraction_curve), interpolated in log E
     sf_reference: str = "median"
+    # "shape_energy": "none", or "profiles": the logits start at the product of the training
+    # data's mean profiles per axis (stats.json mean_profiles)
+    shape_prior: str = "none"
 
 
 @dataclass
@@ -107,6 +110,8 @@ class SAGANGenerator:
     energy_head: str = "mlp"
     # "median" (sf_ref) or "curve" (the data's sampling fraction per energy bin)
     sf_reference: str = "median"
+    # "none" or "profiles" (as TwoDGANGenerator.shape_prior)
+    shape_prior: str = "none"
 
 
 @dataclass

@@ -402,6 +402,39 @@ def shape_times_energy(detector, logits, delta, conditions, sf_ref):
     return shape * tf.reshape(total, tf.concat([[-1], tf.ones(tf.rank(logits) - 1, tf.int32)], 0))
 
 
+#: Generator ``shape_prior`` choices: "none", or "profiles" (:func:`profile_log_prior`).
+SHAPE_PRIORS = ("none", "profiles")
+
+
+def profile_log_prior(profiles, shower_shape) -> np.ndarray | None:
+    """A fixed per-cell logit offset from the training data's mean profiles, or None.
+
+    Args:
+        profiles: one list per axis of the shower (``len(shower_shape)`` lists, each of that
+            axis' length): the mean over showers of the fraction of a shower's energy in each
+            slice along that axis (stats.json ``mean_profiles``), or None.
+        shower_shape: the detector's shower shape.
+    Returns:
+        float32 array of ``shower_shape``: sum over axes of log(profile), floored at 1e-6 of the
+        shower. Added to a softmax generator's logits, an untrained generator starts at the
+        product of the data's mean profiles (the right depth and widths) instead of a uniform
+        volume, and the network learns the per-shower, per-energy deviations from it.
+    """
+    if not profiles:
+        return None
+    if len(profiles) != len(shower_shape) or any(
+            len(p) != n for p, n in zip(profiles, shower_shape, strict=True)):
+        raise ValueError(f"shape prior profiles must have lengths {list(shower_shape)}, not "
+                         f"{[len(p) for p in profiles]}")
+    prior = np.zeros(shower_shape, np.float64)
+    for axis, p in enumerate(profiles):
+        p = np.asarray(p, np.float64)
+        shape = [1] * len(shower_shape)
+        shape[axis] = len(p)
+        prior = prior + np.log(np.maximum(p / max(p.sum(), 1e-30), 1e-6)).reshape(shape)
+    return prior.astype(np.float32)
+
+
 def deposit_ratio(detector, showers, conditions, sf_ref):
     """log(deposit / (primary energy * sf_ref)), (B, 1) (tf): what an energy-aware critic sees
     (sf_ref a float or (B,), :func:`reference_sf`)."""

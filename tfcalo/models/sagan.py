@@ -32,6 +32,7 @@ from tfcalo.models.layers import (
     deposit_ratio,
     energy_critic_mlp,
     energy_delta,
+    profile_log_prior,
     reference_sf,
     shape_times_energy,
     slope_features,
@@ -50,6 +51,8 @@ class SAGANGenerator(GeneratorBase):
             "shape_energy" (softmax shape x primary energy x sf_ref x exp(delta)).
         sf_curve: optional [log E points, sampling fractions]: an energy-dependent reference
             instead of sf_ref (:func:`tfcalo.models.layers.reference_sf`).
+        shape_profiles: optional mean profiles per axis of the training data: "shape_energy"
+            logits start at their product (:func:`tfcalo.models.layers.profile_log_prior`).
         sf_ref: reference sampling fraction of "shape_energy" (deposit / primary energy,
             both in the shower's energy unit... lhcb-ecal MeV/MeV).
         slope_features: append the lhcb-ecal track slopes to the normalised conditions.
@@ -60,7 +63,8 @@ class SAGANGenerator(GeneratorBase):
     def __init__(self, detector: str = "lhcb-ecal", latent_dim: int = 64, filters: int = 32,
                  attention: bool = True, sync_batchnorm: bool = True, output: str = "cells",
                  sf_ref: float = 0.0, slope_features: bool = False, energy_head: str = "mlp",
-                 sf_curve: list | None = None, condition_norm: dict | None = None, shower_transform: dict | None = None,
+                 sf_curve: list | None = None, shape_profiles: list | None = None,
+                 condition_norm: dict | None = None, shower_transform: dict | None = None,
                  **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
         if output not in GENERATOR_OUTPUTS:
@@ -70,6 +74,8 @@ class SAGANGenerator(GeneratorBase):
             raise ValueError("SAGAN generator output 'shape_energy' needs sf_ref > 0")
         self.output_kind, self.sf_ref, self.slopes = output, float(sf_ref), bool(slope_features)
         self.sf_curve = sf_curve or None
+        self.shape_profiles = shape_profiles or None
+        self.log_prior = profile_log_prior(self.shape_profiles, self.detector.shower_shape)
         h, w = self.detector.shower_shape
         self.seed = keras.Sequential([keras.layers.Dense(8 * 8 * 4 * filters),
                                       keras.layers.Reshape((8, 8, 4 * filters)),
@@ -94,7 +100,8 @@ class SAGANGenerator(GeneratorBase):
         self._config = {"filters": filters, "attention": attention,
                         "sync_batchnorm": sync_batchnorm, "output": output,
                         "sf_ref": self.sf_ref, "slope_features": self.slopes,
-                        "energy_head": energy_head, "sf_curve": self.sf_curve}
+                        "energy_head": energy_head, "sf_curve": self.sf_curve,
+                        "shape_profiles": self.shape_profiles}
 
     def _image(self, h, training):
         x = self.up2(self.up1(self.seed(h, training=training), training=training),
@@ -117,7 +124,10 @@ class SAGANGenerator(GeneratorBase):
         delta = energy_delta(self.energy_head, h, self.detector, conditions, self.sf_curve,
                              training)
         sf = reference_sf(self.detector, conditions, self.sf_ref, self.sf_curve)
-        return shape_times_energy(self.detector, self._image(h, training), delta, conditions, sf)
+        logits = self._image(h, training)
+        if self.log_prior is not None:
+            logits = logits + self.log_prior
+        return shape_times_energy(self.detector, logits, delta, conditions, sf)
 
     def get_config(self):
         return {**super().get_config(), **self._config}

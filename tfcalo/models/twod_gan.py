@@ -28,6 +28,7 @@ from tfcalo.models.layers import (
     energy_critic_mlp,
     energy_delta,
     nominal_deposit,
+    profile_log_prior,
     reference_sf,
     shape_times_energy,
 )
@@ -63,13 +64,15 @@ class TwoDGANGenerator(GeneratorBase):
         output, sf_ref: "cells" or "shape_energy" (softmax shape x Ep x sf_ref x exp(delta)).
         energy_head: how "shape_energy" makes delta: "mlp" or "location_scale"
             (:func:`tfcalo.models.layers.energy_head`).
+        shape_profiles: optional mean profiles per axis of the training data: "shape_energy"
+            logits start at their product (:func:`tfcalo.models.layers.profile_log_prior`).
     """
 
     def __init__(self, detector: str = "cern-ecal", latent_dim: int = 64, filters: int = 16,
                  seed_channels: int = 1, dropout: float = 0.0, conditioning: str = "multiply",
                  sync_batchnorm: bool = True, ep_ref: float = 100.0, output: str = "cells",
                  sf_ref: float = 0.0, energy_head: str = "mlp", sf_curve: list | None = None,
-                 condition_norm: dict | None = None,
+                 shape_profiles: list | None = None, condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
         if output not in GENERATOR_OUTPUTS or (output == "shape_energy" and not sf_ref > 0):
@@ -77,6 +80,8 @@ class TwoDGANGenerator(GeneratorBase):
                              f"(shape_energy with sf_ref > 0), not {output!r} with sf_ref "
                              f"{sf_ref}")
         self.output_kind, self.sf_ref, self.sf_curve = output, float(sf_ref), sf_curve or None
+        self.shape_profiles = shape_profiles or None
+        self.log_prior = profile_log_prior(self.shape_profiles, self.detector.shower_shape)
         self.n = self.detector.shower_shape[0]
         self.seed_channels = int(seed_channels)
         self.conditioning = conditioning
@@ -97,13 +102,16 @@ class TwoDGANGenerator(GeneratorBase):
         self._config = {"filters": filters, "seed_channels": seed_channels, "dropout": dropout,
                         "conditioning": conditioning, "sync_batchnorm": sync_batchnorm,
                         "ep_ref": ep_ref, "output": output, "sf_ref": self.sf_ref,
-                        "energy_head": energy_head, "sf_curve": self.sf_curve}
+                        "energy_head": energy_head, "sf_curve": self.sf_curve,
+                        "shape_profiles": self.shape_profiles}
 
     def physical(self, noise, conditions, training=None):
         if self.output_kind == "cells":
             return super().physical(noise, conditions, training)
         cond_norm = self.cond_norm(conditions)
         logits = self._volume(noise, conditions, cond_norm, training)
+        if self.log_prior is not None:
+            logits = logits + self.log_prior
         delta = energy_delta(self.energy_head, tf.concat([noise, cond_norm], axis=-1),
                              self.detector, conditions, self.sf_curve, training)
         sf = reference_sf(self.detector, conditions, self.sf_ref, self.sf_curve)

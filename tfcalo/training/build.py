@@ -131,7 +131,7 @@ def _energy_reference(g: dict, d: dict, stats: dict, objective: str) -> None:
     """Check ``generator.output`` and ``discriminator.energy_critic`` and give an
     energy-factorised generator and an energy-aware critic their common ``sf_ref`` (config,
     else the data's median sampling fraction)."""
-    from tfcalo.models.layers import ENERGY_HEADS
+    from tfcalo.models.layers import ENERGY_HEADS, SHAPE_PRIORS
     from tfcalo.models.layers import GENERATOR_OUTPUTS as outputs
 
     if g["output"] not in outputs:
@@ -160,6 +160,17 @@ def _energy_reference(g: dict, d: dict, stats: dict, objective: str) -> None:
                               "whose stats.json records sampling_fraction_curve (re-ingest it)")
         g["sf_curve"] = d["sf_curve"] = [list(curve["log_energy_gev"]), list(curve["sf_mean"]),
                                          list(curve["log_sf_spread"])]
+    prior = g.pop("shape_prior")
+    if prior not in SHAPE_PRIORS:
+        raise ConfigError(f"config key 'generator.shape_prior' must be one of "
+                          f"{', '.join(SHAPE_PRIORS)}, not {prior!r}")
+    if prior == "profiles":
+        profiles = (stats or {}).get("mean_profiles")
+        if g["output"] != "shape_energy" or not profiles:
+            raise ConfigError("config key 'generator.shape_prior = \"profiles\"' needs "
+                              "'generator.output = \"shape_energy\"' and a dataset whose "
+                              "stats.json records mean_profiles (re-ingest it)")
+        g["shape_profiles"] = [list(p) for p in profiles]
 
 
 def reference_sampling_fraction(stats: dict) -> float:
