@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
+from tfcalo.detectors import get_detector
 from tfcalo.errors import ConfigError
 from tfcalo.evaluation.validation import (
     DEFAULT_THRESHOLDS,
@@ -243,3 +244,26 @@ def test_measure_speed_protocol():
         np.testing.assert_allclose(out["speedup"][b], g4 / v["ms_per_shower"])
     rich = measure_speed(sample, "rich-pid", np.ones((2, 3)), SpeedConfig(batch_sizes=[2], repeats=[1]))
     assert rich["geant4_ms_per_shower"] is None and rich["speedup"] == {}
+
+
+def test_profile_deviations_measure_the_shape_in_the_bulk(shared_data):
+    """Two halves of Geant4 cern-ecal showers agree within a few % in the bulk, and do so
+    whatever their energy scale (x2: the profiles are normalised); the same showers 5 %
+    wider (transversely stretched by one-pad shifts of 5 % of the energy) or one layer deeper
+    do not."""
+    from tfcalo.evaluation.validation import profile_deviations
+
+    with h5py.File(shared_data / "g4_cern_ecal_train.h5", "r") as f:
+        s = f["ECAL"][:800].astype(np.float32)
+    real, other = s[:400], s[400:]
+    same = profile_deviations(get_detector("cern-ecal"), real, other * 2.0)
+    assert same["longitudinal_profile_max_deviation"] < 0.05
+    assert same["radial_profile_max_deviation"] < 0.05
+    deeper = np.roll(other, 1, axis=3)
+    deeper[..., 0] = 0
+    assert profile_deviations(get_detector("cern-ecal"), real, deeper)[
+        "longitudinal_profile_max_deviation"] > 0.2
+    wider = 0.9 * other + 0.05 * np.roll(other, 1, axis=1) + 0.05 * np.roll(other, -1, axis=1)
+    assert profile_deviations(get_detector("cern-ecal"), real, wider)[
+        "radial_profile_max_deviation"] > 0.05
+    assert profile_deviations(get_detector("lhcb-ecal"), real[:0, 0], real[:0, 0]) == {}
