@@ -115,8 +115,11 @@ def test_cern_ecal_plots(shared_data, tmp_path):
     res = evaluate_arrays("cern-ecal", s[:100], e[:100], s[100:], config=CFG,
                           gen_conditions=e[100:])
     write_report(tmp_path, res, {}, bins=10, tensorboard=False)
-    links = _img_links((tmp_path / "report.html").read_text())
+    page = (tmp_path / "report.html").read_text()
+    links = _img_links(page)
     assert "plots/mean_shower_xy.png" in links and "plots/longitudinal_profile.png" in links
+    for key in ("longitudinal_profile_max_deviation", "radial_profile_max_deviation"):
+        assert f"<td>{key}</td>" in page and res.metrics[key] < 0.2
     assert all((tmp_path / link).is_file() for link in links)
     assert not (tmp_path / "tensorboard").exists()
 

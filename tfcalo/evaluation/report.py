@@ -71,6 +71,12 @@ EXPLANATIONS: dict[str, str] = {
                                        "generated/real resolution ratio - 1|: a resolution "
                                        "defect common to all energies, with the bins' noise "
                                        "averaged out.",
+    "longitudinal_profile_max_deviation": "Largest |generated/real - 1| of the mean "
+                                          "fraction of a shower's energy per layer, over "
+                                          "the layers above half the peak.",
+    "radial_profile_max_deviation": "Largest |generated/real - 1| of the mean fraction of a "
+                                    "shower's energy per ring around its centre, over the "
+                                    "rings above 5 % of the central one.",
     "real vs real": "The same metric comparing two disjoint random halves of the real "
                     "sample: what a perfect generator shows (each half has half the showers "
                     "of the real-vs-generated comparison, so its noise is about sqrt(2) "
@@ -297,7 +303,8 @@ def render_html(metrics: dict, blessing: dict, figures: list[tuple[str, str]],
     for key in ("prd_auc", "prd_auc_raw", "prd_auc_observables", "fpd", "frd",
                 "jsd_fidelity", "classifier_auc_observables", "classifier_auc_showers",
                 "ks_max", "w1_rel_max", "sf_ratio_max_deviation",
-                "resolution_ratio_max_deviation", "resolution_ratio_mean_deviation"):
+                "resolution_ratio_max_deviation", "resolution_ratio_mean_deviation",
+                "longitudinal_profile_max_deviation", "radial_profile_max_deviation"):
         if key in checked or metrics.get(key) is None:
             continue
         val, bval = format_number(metrics[key]), format_number(base.get(key))
