@@ -37,7 +37,9 @@ def _root(root: str | Path | None) -> Path:
     return PRETRAINED_DIR if root is None else Path(root)
 
 
-def _is_export(path: Path) -> bool:
+def is_saved_model_dir(path: str | Path) -> bool:
+    """True if ``path`` looks like a tfcalo SavedModel (model_card.json + saved_model.pb)."""
+    path = Path(path)
     return (path / MODEL_CARD).is_file() and (path / SAVED_MODEL_PB).is_file()
 
 
@@ -46,7 +48,7 @@ def pretrained_names(root: str | Path | None = None) -> list[str]:
     root = _root(root)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if _is_export(p))
+    return sorted(p.name for p in root.iterdir() if is_saved_model_dir(p))
 
 
 def pretrained_path(name: str, root: str | Path | None = None) -> Path | None:
@@ -54,13 +56,13 @@ def pretrained_path(name: str, root: str | Path | None = None) -> Path | None:
     if not name or "/" in name or "\\" in name or name.startswith("."):
         return None
     path = _root(root) / name
-    return path if _is_export(path) else None
+    return path if is_saved_model_dir(path) else None
 
 
 def is_pretrained(path: str | Path) -> bool:
     """True if ``path`` is a model directory inside the pretrained directory."""
     path = Path(path).resolve()
-    return _is_export(path) and path.parent == _root(None).resolve()
+    return is_saved_model_dir(path) and path.parent == _root(None).resolve()
 
 
 def _read_card(path: Path) -> dict:
@@ -111,7 +113,7 @@ def install_pretrained(export_dir: str | Path, evaluation_dir: str | Path, name:
     if missing:
         raise ConfigError(f"training record lacks {', '.join(missing)}")
     export_dir, evaluation_dir = Path(export_dir), Path(evaluation_dir)
-    if not _is_export(export_dir):
+    if not is_saved_model_dir(export_dir):
         raise ArtifactError(f"{export_dir} is not a tfcalo SavedModel export "
                             f"({MODEL_CARD} + {SAVED_MODEL_PB})")
     metrics_file = evaluation_dir / "metrics.json"

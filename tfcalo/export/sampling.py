@@ -37,11 +37,15 @@ import numpy as np
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ArtifactError, ConfigError, InputFileError
 from tfcalo.export.integrity import CARD_KEY, verify_export_hash
-from tfcalo.export.pretrained import is_pretrained, pretrained_names, pretrained_path
+from tfcalo.export.pretrained import (
+    MODEL_CARD,
+    SAVED_MODEL_PB,
+    is_pretrained,
+    is_saved_model_dir,
+    pretrained_names,
+    pretrained_path,
+)
 from tfcalo.training.run_record import RUN_JSON, data_hash, read_run
-
-MODEL_CARD = "model_card.json"
-SAVED_MODEL_PB = "saved_model.pb"
 
 FromNoise = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -171,12 +175,6 @@ def cycled_rows(rows: np.ndarray, start: int, count: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def is_saved_model_dir(path: str | Path) -> bool:
-    """True if ``path`` looks like a tfcalo SavedModel (model_card.json + saved_model.pb)."""
-    path = Path(path)
-    return (path / MODEL_CARD).is_file() and (path / SAVED_MODEL_PB).is_file()
 
 
 def is_run_dir(path: str | Path) -> bool:
