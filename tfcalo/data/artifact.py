@@ -160,17 +160,18 @@ class StatsAccumulator:
 
     def primary_energy(self, conditions: np.ndarray) -> np.ndarray | None:
         """Primary energy per example in the shower energy unit, or None (tabular)."""
-        if self.detector.name == "cern-ecal":
-            return conditions[:, 0].astype(np.float64)
-        if self.detector.name == "lhcb-ecal":
-            return np.linalg.norm(conditions[:, 3:6].astype(np.float64), axis=1) * 1000.0
-        return None
+        if self.detector.kind == "tabular":
+            return None
+        e0 = self._energy_gev(conditions)
+        return e0 * 1000.0 if self.detector.name == "lhcb-ecal" else e0
 
     def _energy_gev(self, conditions: np.ndarray) -> np.ndarray:
-        e0 = self.primary_energy(conditions)
-        if e0 is None:
+        """Primary energy in GeV, NaN for tabular detectors."""
+        from tfcalo.physics import primary_energy_gev
+
+        if self.detector.kind == "tabular":
             return np.full(len(conditions), np.nan)
-        return e0 / 1000.0 if self.detector.name == "lhcb-ecal" else e0
+        return primary_energy_gev(self.detector, conditions)
 
     def add(self, showers: np.ndarray, conditions: np.ndarray, weights: np.ndarray,
             index: np.ndarray | None = None) -> None:
@@ -205,10 +206,10 @@ class StatsAccumulator:
         keep = total > 0
         if not keep.any():
             return
-        norm = showers[keep].astype(np.float64) / total[keep].reshape(-1, *[1] * (showers.ndim - 1))
         axes = range(1, showers.ndim)
-        for axis, acc in enumerate(self.profiles):
-            acc += norm.sum(axis=tuple(a for a in axes if a != axis + 1)).sum(axis=0)
+        for axis, acc in enumerate(self.profiles):  # projections first: no copy of the chunk
+            proj = showers.sum(axis=tuple(a for a in axes if a != axis + 1), dtype=np.float64)
+            acc += (proj[keep] / total[keep, None]).sum(axis=0)
         self.n_profiled += int(keep.sum())
 
     def _sample_observables(self, showers: np.ndarray, conditions: np.ndarray,
