@@ -579,9 +579,12 @@ def models_list() -> None:
 @click.option("--preset", required=True, help="Its preset.")
 @click.option("--seed", type=int, required=True, help="Its training seed.")
 @click.option("--data", "data_source", required=True, help="Its training data (as passed).")
+@click.option("--ensemble-report", "ensemble_report", default=None, metavar="DIR",
+              help="The ensemble report of an AdaGAN ensemble (ensemble_report.html, "
+                   "metrics_vs_T.json, plots), shipped as ensemble_report/.")
 @click.option("--overwrite", is_flag=True, help="Replace a shipped model of that name.")
 def models_ship(export_dir, evaluation, name, pipeline_name, preset, seed, data_source,
-                overwrite) -> None:
+                ensemble_report, overwrite) -> None:
     """Copy EXPORT_DIR and its validation report into tfcalo/pretrained/NAME (maintainers).
 
     \b
@@ -593,9 +596,10 @@ def models_ship(export_dir, evaluation, name, pipeline_name, preset, seed, data_
     """
     from tfcalo.export.pretrained import install_pretrained
 
+    reports = {"ensemble_report": ensemble_report} if ensemble_report else None
     path = install_pretrained(export_dir, evaluation, name, overwrite=overwrite,
                               training={"pipeline": pipeline_name, "preset": preset,
-                                        "seed": seed, "data": data_source})
+                                        "seed": seed, "data": data_source}, reports=reports)
     echo(f"shipped {name} -> {path}")
 
 

@@ -112,6 +112,8 @@ def test_models_ship_command(export_and_eval, tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
     args = ["models", "ship", model, "--evaluation", ev, "--name", "y", "--pipeline", "p",
             "--preset", "q", "--seed", 1, "--data", "d.h5"]
+    empty = invoke("models")
+    assert empty.exit_code == 0 and "no pretrained models" in empty.output
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "y" / "model_card.json").read_text())
@@ -120,6 +122,19 @@ def test_models_ship_command(export_and_eval, tmp_path, monkeypatch):
     assert invoke(*args, "--overwrite").exit_code == 0
     assert_one_sentence_error(invoke(*args[:4], tmp_path / "none", *args[5:]),
                               "has no metrics.json")
+    assert_one_sentence_error(invoke(*args, "--overwrite", "--ensemble-report",
+                                     tmp_path / "none"), "does not exist")
+    report = tmp_path / "report"
+    (report / "plots").mkdir(parents=True)
+    (report / "tensorboard").mkdir()
+    (report / "ensemble_report.html").write_text("<html></html>")
+    (report / "plots" / "sf.png").write_bytes(b"png")
+    assert invoke(*args, "--overwrite", "--ensemble-report", report).exit_code == 0
+    shipped = tmp_path / "y" / "ensemble_report"
+    assert (shipped / "ensemble_report.html").is_file() and (shipped / "plots" / "sf.png").is_file()
+    assert not (shipped / "tensorboard").exists()
+    assert json.loads((tmp_path / "y" / "model_card.json").read_text())["reports"] == [
+        "ensemble_report"]
     assert invoke("models").output.startswith("y  (lhcb-ecal")
 
 
@@ -209,3 +224,4 @@ def test_shipped_lhcb_generator_works_by_name(tmp_path, monkeypatch):
     assert LHCB in listed.output and "classifier AUC" in listed.output
     missing = invoke("generate", "lhcb-ecal-g5", "--energy", 50, "-o", "x.h5")
     assert_one_sentence_error(missing, "does not exist nor a pretrained model", LHCB)
+

@@ -87,7 +87,8 @@ def headline_metrics(metrics: dict) -> dict:
 
 def install_pretrained(export_dir: str | Path, evaluation_dir: str | Path, name: str, *,
                        training: dict, root: str | Path | None = None,
-                       overwrite: bool = False) -> Path:
+                       overwrite: bool = False,
+                       reports: dict[str, str | Path] | None = None) -> Path:
     """Make the export ``export_dir`` the pretrained model ``name`` (atomically).
 
     Args:
@@ -99,13 +100,16 @@ def install_pretrained(export_dir: str | Path, evaluation_dir: str | Path, name:
         training: how the model was made: ``pipeline``, ``preset``, ``seed`` and ``data``.
         root: the pretrained directory (default: tfcalo's package data).
         overwrite: replace an existing model of that name.
+        reports: further report directories to ship, ``{subdirectory name: directory}``
+            (e.g. ``{"ensemble_report": ...}``); copied without TensorBoard logs.
 
     Returns:
         The new model directory; its card carries ``training`` and the headline metrics.
 
     Raises:
         ConfigError: a bad name or a ``training`` entry missing.
-        ArtifactError: ``export_dir`` is no export or ``evaluation_dir`` has no metrics.json.
+        ArtifactError: ``export_dir`` is no export, ``evaluation_dir`` has no metrics.json
+            or a report directory does not exist.
     """
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
         raise ConfigError(f"pretrained model name {name!r} must be letters, digits, - _ .")
@@ -119,6 +123,13 @@ def install_pretrained(export_dir: str | Path, evaluation_dir: str | Path, name:
     metrics_file = evaluation_dir / "metrics.json"
     if not metrics_file.is_file():
         raise ArtifactError(f"evaluation {evaluation_dir} has no metrics.json")
+    reports = {k: Path(v) for k, v in (reports or {}).items()}
+    for key, directory in reports.items():
+        if not directory.is_dir():
+            raise ArtifactError(f"report directory {directory} ({key}) does not exist")
+        if key in (VALIDATION_DIR, "variables", "assets") or not key.replace("_", "").isalnum():
+            raise ConfigError(f"report name {key!r} must be letters, digits and _ and not "
+                              f"{VALIDATION_DIR}, variables or assets")
     metrics = json.loads(metrics_file.read_text())
     card = _read_card(export_dir)
     with atomic_dir(_root(root) / name, overwrite=overwrite) as tmp:
@@ -136,12 +147,16 @@ def install_pretrained(export_dir: str | Path, evaluation_dir: str | Path, name:
                 shutil.copy2(f, val / f.name)
         if (evaluation_dir / PLOTS_DIR).is_dir():
             shutil.copytree(evaluation_dir / PLOTS_DIR, val / PLOTS_DIR)
+        for key, directory in reports.items():
+            shutil.copytree(directory, tmp / key, ignore=shutil.ignore_patterns("tensorboard"))
         card["name"] = name
         card["training"] = dict(training)
         card["headline_metrics"] = headline_metrics(metrics)
         card["validation"] = {"dir": VALIDATION_DIR,
                               "test_showers": (metrics.get("provenance") or {}).get(
                                   "test_showers")}
+        if reports:
+            card["reports"] = sorted(reports)
         atomic_write_text(tmp / MODEL_CARD, json.dumps(card, indent=2, sort_keys=True))
     return _root(root) / name
 
