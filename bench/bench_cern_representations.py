@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline_rows import fmt, run_pipeline  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "g4_cern_ecal_train.h5"
 M = "train.model_config"
@@ -67,20 +68,10 @@ def run_row(name: str, epochs: int, root: str, data: str) -> dict:
            "--root", root, "--set", "ensemble.members=1", "--set", f"train.epochs={epochs}"]
     for s in ROWS[name]:
         cmd += ["--set", s]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"row": name, "command": " ".join(cmd), "error": proc.stderr[-2000:]}
-    report = next(line.split(":", 1)[1].strip() for line in proc.stdout.splitlines()
-                  if line.strip().startswith("report:"))
-    metrics = json.loads((Path(report).parent / "metrics.json").read_text())
-    return {"row": name, "command": " ".join(cmd), "wall_s": wall,
-            "evaluation": str(Path(report).parent), **row_metrics(metrics)}
-
-
-def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.3g}"
+    row = run_pipeline(name, cmd)
+    if "error" not in row:
+        row.update(row_metrics(row.pop("metrics")))
+    return row
 
 
 def main() -> None:
@@ -106,12 +97,12 @@ def main() -> None:
         if "error" in r:
             print(f"| {r['row']} | failed |", file=sys.stderr)
             continue
-        cells = [_fmt(r[k]) for k in ("prd_auc_raw", "prd_auc_observables", "prd_auc",
+        cells = [fmt(r[k]) for k in ("prd_auc_raw", "prd_auc_observables", "prd_auc",
                                       "classifier_auc", "sf_worst_bin", "resolution_worst_bin",
                                       "longitudinal_profile", "radial_profile")]
         cells += [f"{r['shape_mean_rel_dev'][k]:+.1%}" if k in r["shape_mean_rel_dev"] else "-"
                   for k in SHAPE_OBSERVABLES]
-        cells.append(_fmt(r["wall_s"] / 60))
+        cells.append(fmt(r["wall_s"] / 60))
         print(f"| {r['row']} | " + " | ".join(cells) + " |", file=sys.stderr)
 
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline_rows import fmt, run_pipeline  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "g4_lhcb_ecal_train.h5"
 D = "train.model_config.discriminator"
@@ -86,20 +87,10 @@ def run_row(name: str, epochs: int, root: str, data: str) -> dict:
            "--root", root, "--set", f"train.epochs={epochs}"]
     for s in ROWS[name]:
         cmd += ["--set", s]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"row": name, "command": " ".join(cmd), "error": proc.stderr[-2000:]}
-    report = next(line.split(":", 1)[1].strip() for line in proc.stdout.splitlines()
-                  if line.strip().startswith("report:"))
-    metrics = json.loads((Path(report).parent / "metrics.json").read_text())
-    return {"row": name, "command": " ".join(cmd), "wall_s": wall,
-            "evaluation": str(Path(report).parent), **row_metrics(metrics)}
-
-
-def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.3g}"
+    row = run_pipeline(name, cmd)
+    if "error" not in row:
+        row.update(row_metrics(row.pop("metrics")))
+    return row
 
 
 def main() -> None:
@@ -126,13 +117,13 @@ def main() -> None:
             continue
         asym = (None if not r["asymmetry_mean_real"] else
                 r["asymmetry_mean_gen"] / r["asymmetry_mean_real"])
-        cells = [_fmt(c) for c in (r["prd_auc_raw"], r["prd_auc_observables"], r["prd_auc"],
+        cells = [fmt(c) for c in (r["prd_auc_raw"], r["prd_auc_observables"], r["prd_auc"],
                                    r["classifier_auc"], r["sf_worst_bin"],
                                    r["resolution_worst_bin"], r["ks_max"], asym)]
         worst = r["shape_worst"]
         cells.append("-" if worst is None else
                      f"{worst} {r['shape_mean_rel_dev'][worst]:+.1%}")
-        cells.append(_fmt(r["wall_s"] / 60))
+        cells.append(fmt(r["wall_s"] / 60))
         print(f"| {r['row']} | " + " | ".join(cells) + " |", file=sys.stderr)
 
 

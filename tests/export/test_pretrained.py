@@ -165,11 +165,29 @@ CHILD = textwrap.dedent("""
     import tensorflow as tf
     assert "tfcalo" not in sys.modules
     model = tf.saved_model.load(sys.argv[1])
-    cond = tf.constant(np.load(sys.argv[2]))
-    showers = model.generate(cond, seed=tf.constant(7, tf.int64))["showers"].numpy()
+    cond = np.load(sys.argv[2])
+    for batch in [int(b) for b in sys.argv[4].split(",") if b] + [len(cond)]:
+        out = model.generate(tf.constant(cond[:batch]), seed=tf.constant(7, tf.int64))
+        showers = out["showers"].numpy()
+        assert len(showers) == batch and np.isfinite(showers).all() and showers.min() >= 0
     np.save(sys.argv[3], showers.reshape(len(showers), -1).sum(axis=1))
     assert "tfcalo" not in sys.modules
 """)
+
+
+def deposits_by_tensorflow_alone(name: str, cond: np.ndarray, tmp_path: Path,
+                                 small_batches: str = "") -> np.ndarray:
+    """Per-shower deposits of the shipped model ``name`` for ``cond``, generated in a child
+    process that imports TensorFlow and not tfcalo (after batches ``small_batches``, e.g.
+    "1,2", whose outputs it checks for size and sanity)."""
+    np.save(tmp_path / "cond.npy", cond)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(pretrained.pretrained_path(name)),
+                           str(tmp_path / "cond.npy"), str(tmp_path / "dep.npy"),
+                           small_batches], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    generated = np.load(tmp_path / "dep.npy")
+    assert generated.shape == (len(cond),)
+    return generated
 
 
 def _test_split_slice(shared_data: Path):
@@ -194,13 +212,7 @@ def test_lhcb_generator_is_shipped():
 
 def test_shipped_lhcb_generator_has_geant4_sampling_fraction(shared_data, tmp_path):
     cond, deposit, energy = _test_split_slice(shared_data)
-    np.save(tmp_path / "cond.npy", cond)
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(pretrained.pretrained_path(LHCB)),
-                           str(tmp_path / "cond.npy"), str(tmp_path / "dep.npy")],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    generated = np.load(tmp_path / "dep.npy")
-    assert generated.shape == (N_TEST,) and np.isfinite(generated).all()
+    generated = deposits_by_tensorflow_alone(LHCB, cond, tmp_path)
     which = np.digitize(energy, SF_BINS) - 1
     for b in range(len(SF_BINS) - 1):
         sel = which == b
