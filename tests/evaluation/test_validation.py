@@ -251,7 +251,7 @@ def test_profile_deviations_measure_the_shape_in_the_bulk(shared_data):
     whatever their energy scale (x2: the profiles are normalised); the same showers 5 %
     wider (transversely stretched by one-pad shifts of 5 % of the energy) or one layer deeper
     do not."""
-    from tfcalo.evaluation.validation import profile_deviations
+    from tfcalo.metrics.profiles import profile_deviations
 
     with h5py.File(shared_data / "g4_cern_ecal_train.h5", "r") as f:
         s = f["ECAL"][:800].astype(np.float32)

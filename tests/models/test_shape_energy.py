@@ -303,3 +303,29 @@ def test_2dgan_shape_prior_gives_an_untrained_generator_the_data_widths():
     with pytest.raises(ConfigError, match="shape_prior"):
         build("2dgan", "cern-ecal", {**CERN_CFG, "generator": {
             **CERN_CFG["generator"], "shape_prior": "mean"}}, stats)
+
+
+def test_profile_features_are_the_normalised_profiles_in_log_space():
+    """One cell holding everything: its x, y and layer slices read ~1, every other slice
+    (log(1e-4) + 4) / 4 ~ -1.3; the features do not change with the shower's energy; a 2DGAN
+    critic with profile_features reads them (its score moves when two layers swap)."""
+    from tfcalo.models.layers import profile_features
+
+    s = np.zeros((2, 25, 25, 25), "float32")
+    s[0, 3, 4, 5] = 2.0
+    s[1] = np.random.default_rng(0).random((25, 25, 25))
+    f = profile_features(tf.constant(s)).numpy()
+    assert f.shape == (2, 75)
+    empty = (np.log(1e-4) + 4) / 4
+    expect = np.full(75, empty)
+    expect[[3, 25 + 4, 50 + 5]] = (np.log(1 + 1e-4) + 4) / 4
+    np.testing.assert_allclose(f[0], expect, atol=1e-5)
+    np.testing.assert_allclose(profile_features(tf.constant(s * 7.0)).numpy(), f, atol=1e-5)
+    cfg = {**CERN_CFG, "discriminator": {**CERN_CFG["discriminator"], "profile_features": True}}
+    critic = build("2dgan", "cern-ecal", cfg, CERN_STATS).discriminator
+    assert critic.get_config()["profile_features"] is True
+    ep = np.array([[50.0]], "float32")
+    one = s[1:] * 0.05
+    swapped = one[..., [1, 0, *range(2, 25)]] * np.linspace(1, 3, 25)[None, None, None, :]
+    a, b = critic([one, ep])["score"], critic([swapped, ep])["score"]
+    assert abs(float(a[0, 0]) - float(b[0, 0])) > 1e-6

@@ -38,6 +38,30 @@ def test_scores_known_answers(showers):
     assert scaled["score"] >= scaled["sf_max_deviation"] / 0.02 > 2.0
 
 
+def test_volume_score_judges_the_longitudinal_profile():
+    """cern-ecal: the score has a profile term: a generation with its layers shifted by one
+    (showers one layer deeper, same energy) is 0.29 off in the profile's bulk (an independent
+    one 0.06), and the profile term is that over the 5 % tolerance."""
+    from tfcalo.data.simulate import simulate_chunks as sim
+
+    real = next(sim("cern-ecal", 300, seed=1, chunk_size=300))
+    other = next(sim("cern-ecal", 300, seed=2, chunk_size=300))
+    cond = real["conditions"]
+    # the same energies (the simulator draws them from its seed): pair by sorting
+    order_r, order_o = np.argsort(cond[:, 0]), np.argsort(other["conditions"][:, 0])
+    r, o, c = real["showers"][order_r], other["showers"][order_o], cond[order_r]
+    only_profile = {"auc": 1e9, "sf": 1e9, "resolution": 1e9}  # the other terms ~0
+    good = physics_scores("cern-ecal", r, c, o, tolerances=only_profile)
+    deeper = np.roll(o, 1, axis=3)
+    deeper[..., 1] += deeper[..., 0]
+    deeper[..., 0] = 0
+    bad = physics_scores("cern-ecal", r, c, deeper, tolerances=only_profile)
+    assert good["longitudinal_profile_max_deviation"] < 0.1
+    assert bad["longitudinal_profile_max_deviation"] > 0.2
+    assert bad["score"] == pytest.approx(bad["longitudinal_profile_max_deviation"] / 0.05)
+    assert good["score"] < 2.0 < 4.0 < bad["score"]
+
+
 def test_callback_keeps_the_better_epoch_and_survives_a_resume(showers, tmp_path):
     import keras
 

@@ -26,7 +26,7 @@ Metrics (keys of ``EvaluationResult.metrics``, all JSON-ready):
   ratios' statistical errors (``sf_ratio_err``, bootstrap ``resolution_ratio_err``).
 - ``longitudinal_profile_max_deviation`` (volume detectors), ``radial_profile_max_deviation``:
   the mean normalised profiles' largest |gen / real - 1| in the shower's bulk
-  (:func:`profile_deviations`).
+  (:func:`tfcalo.metrics.profiles.profile_deviations`).
 - ``statistics``: effective sample sizes and the classifier's held-out sizes, from which
   :func:`tfcalo.evaluation.blessing.critical_values` computes what a perfect generator could reach.
 - ``baseline``: every scalar metric for real vs real (two disjoint random halves of the real
@@ -65,6 +65,7 @@ from tfcalo.config import from_dict
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ConfigError, nearest
 from tfcalo.evaluation import blessing as B
+from tfcalo.metrics.profiles import PROFILE_METRICS, profile_deviations
 
 #: Geant4 CPU time per shower (ms, one core) of the detailed simulation a generator replaces,
 #: from ../shared/data/README.md and docs/tf-stack notes; None where unknown.
@@ -350,47 +351,6 @@ def energy_bin_metrics(
     }
     out: dict = {k: [v.item() for v in np.asarray(c)[keep]] for k, c in cols.items()}
     out["edges_gev"] = [float(e) for e in edges]
-    return out
-
-
-#: The bulk of a mean profile: its entries above this fraction of the real profile's peak:
-#: the longitudinal profile's full width at half maximum (before it the share of the first
-#: layers depends so much on the energy mix that two halves of 1,000 Geant4 showers differ
-#: by 9 %), the radial profile's core and first rings (above 5 % of the central ring).
-PROFILE_BULK = {"longitudinal": 0.5, "radial": 0.05}
-#: The metrics of :func:`profile_deviations` (lower is better; not blessed by default).
-PROFILE_METRICS = ("longitudinal_profile_max_deviation", "radial_profile_max_deviation")
-
-
-def profile_deviations(det: Detector, real: np.ndarray, gen: np.ndarray,
-                       w: np.ndarray | None = None, wg: np.ndarray | None = None) -> dict:
-    """The shape of the mean shower against the data's, in its bulk.
-
-    ``longitudinal_profile_max_deviation`` (volume detectors: the fraction of each shower's
-    energy per layer) and ``radial_profile_max_deviation`` (the fraction per ring around the
-    shower's own centre, :func:`tfcalo.physics.radial_profile`): each shower's profile is
-    normalised to its sum (the shape, whatever the energy scale), averaged with the weights,
-    and the result is max |gen / real - 1| over the entries where the real mean is at least
-    :data:`PROFILE_BULK` of its peak (the tails are noise). Tabular detectors: {}.
-    """
-    if det.kind == "tabular" or not len(real) or not len(gen):
-        return {}
-    out = {}
-    profilers = {"radial": physics.radial_profile}
-    if det.layer_axis is not None:
-        profilers["longitudinal"] = physics.longitudinal_profile
-    for name, profile in sorted(profilers.items()):
-        means = []
-        for showers, weights in ((real, w), (gen, wg)):
-            p = profile(showers, det)
-            total = p.sum(axis=1, keepdims=True)
-            p = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
-            means.append(_weighted_mean(p, weights))
-        r, g = means
-        if not r.max() > 0:
-            continue
-        bulk = r >= PROFILE_BULK[name] * r.max()
-        out[f"{name}_profile_max_deviation"] = float(np.max(np.abs(g[bulk] / r[bulk] - 1)))
     return out
 
 

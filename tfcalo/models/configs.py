@@ -89,6 +89,8 @@ class TwoDGANDiscriminator:
     # the image branches see showers rescaled to the nominal deposit: only the energy critic
     # judges the deposit (needs energy_critic)
     shape_only: bool = False
+    # the dense layer also sees the shower's normalised x, y and layer profiles (log space)
+    profile_features: bool = False
 
 
 @dataclass

@@ -509,6 +509,29 @@ def nominal_deposit(detector, showers, conditions, sf_ref):
     return showers * tf.reshape(scale, tf.concat([[-1], tf.ones(tf.rank(showers) - 1, tf.int32)], 0))
 
 
+def profile_features(showers):
+    """The shower's normalised profile along each axis, in log space, for a critic (tf).
+
+    Args:
+        showers: (B, *shower_shape) PHYSICAL (non-negative) showers.
+    Returns:
+        (B, sum(shower_shape)): for each axis the fraction of the shower's energy in each
+        slice along it (cern-ecal: 25 x, 25 y, 25 layers), as (log(fraction + 1e-4) + 4) / 4
+        (about -1.3 for an empty slice to 1 for a slice holding everything). A critic that
+        reads these judges the longitudinal and transverse profiles directly: convolutional
+        branches alone let a 2DGAN's per-layer channels drift layer by layer (a jagged
+        longitudinal profile, measured in docs/cern_g4.md).
+    """
+    rank = len(showers.shape) - 1
+    total = tf.reduce_sum(tf.reshape(showers, (tf.shape(showers)[0], -1)), axis=1,
+                          keepdims=True) + 1e-12
+    feats = []
+    for axis in range(1, rank + 1):
+        proj = tf.reduce_sum(showers, axis=[a for a in range(1, rank + 1) if a != axis])
+        feats.append((tf.math.log(proj / total + 1e-4) + 4.0) / 4.0)
+    return tf.concat(feats, axis=-1)
+
+
 def energy_critic_mlp(hidden: int, spectral_norm: bool = False):
     """A small critic MLP of (energy_gain * log deposit ratio, normalised conditions) -> (B, 1):
     the ``score_energy`` of critics with ``energy_critic``, trained with its own GAN loss

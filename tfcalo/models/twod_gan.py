@@ -28,6 +28,7 @@ from tfcalo.models.layers import (
     energy_critic_mlp,
     energy_delta,
     nominal_deposit,
+    profile_features,
     profile_log_prior,
     reference_sf,
     shape_times_energy,
@@ -95,7 +96,12 @@ class TwoDGANGenerator(GeneratorBase):
             _block(layers, dropout, sync_batchnorm)
             layers.append(keras.layers.Conv2D(self.n, 30 - self.n + 1, padding="valid"))
             self.branches.append(keras.Sequential(layers))
-        self.fuse = keras.layers.Dense(1)
+        # with a shape prior the untrained generator IS the prior (to 1 %): the network's
+        # per-layer channels start near 0 instead of adding O(1) noise to the logits
+        # layer by layer (a jagged longitudinal profile, docs/cern_g4.md)
+        self.fuse = keras.layers.Dense(1, kernel_initializer=(
+            keras.initializers.RandomNormal(stddev=0.003) if self.log_prior is not None
+            else "glorot_uniform"))
         if output == "shape_energy":
             self.energy_head = make_energy_head(energy_head, latent_dim,
                                                 spread_reference=bool(sf_curve and len(sf_curve) > 2))
@@ -158,7 +164,8 @@ class TwoDGANDiscriminator(CriticBase):
     def __init__(self, detector: str = "cern-ecal", out_dim: int = 1, filters: int = 16,
                  hidden: int = 64, dropout: float = 0.0, sync_batchnorm: bool = True,
                  ep_ref: float = 100.0, energy_input: bool = False, energy_gain: float = 30.0,
-                 energy_critic: bool = False, shape_only: bool = False, sf_ref: float = 0.0,
+                 energy_critic: bool = False, shape_only: bool = False,
+                 profile_features: bool = False, sf_ref: float = 0.0,
                  sf_curve: list | None = None, condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, out_dim, condition_norm, shower_transform, **kwargs)
@@ -169,6 +176,7 @@ class TwoDGANDiscriminator(CriticBase):
         if shape_only and not energy_critic:
             raise ValueError("2DGAN critic shape_only needs energy_critic")
         self.energy_critic, self.shape_only = bool(energy_critic), bool(shape_only)
+        self.profile_features = bool(profile_features)
         if self.energy_critic:
             self.energy_adv = energy_critic_mlp(hidden)
         self.ep_ref = float(ep_ref)
@@ -191,6 +199,7 @@ class TwoDGANDiscriminator(CriticBase):
                         "sync_batchnorm": sync_batchnorm, "ep_ref": ep_ref,
                         "energy_input": self.energy_input, "energy_gain": self.energy_gain,
                         "energy_critic": self.energy_critic, "shape_only": self.shape_only,
+                        "profile_features": self.profile_features,
                         "sf_ref": self.sf_ref, "sf_curve": self.sf_curve}
 
     def score_transformed(self, t, conditions, training=None, showers=None):
@@ -206,6 +215,8 @@ class TwoDGANDiscriminator(CriticBase):
             energy = [self.energy_gain * deposit_ratio(self.detector, showers, conditions, sf),
                       self.cond_norm(conditions)]
             feats += [energy[1]] if self.shape_only else energy
+        if self.profile_features:
+            feats.append(profile_features(showers))
         h = self.act(self.hidden(tf.concat(feats, axis=-1)))
         out = {"score": self.score_head(h),
                "ep": self.ep_ref * tf.nn.softplus(self.ep_head(h))[:, 0]}

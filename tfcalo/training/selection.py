@@ -8,10 +8,13 @@ that a score <= 1 means every tolerance is met (lower is better)::
     auc term = max(classifier AUC on observables - 0.5, 0) / auc_tolerance
     sf term  = max over energy bins |SF_gen / SF_real - 1| / sf_tolerance
     res term = max over energy bins |res_gen / res_real - 1| / resolution_tolerance
-    score    = max(auc term, sf term, res term)
+    profile term (volume detectors) = longitudinal profile deviation in the shower's bulk
+               (:func:`tfcalo.metrics.profiles.profile_deviations`) / profile_tolerance
+    score    = max(auc term, sf term, res term, profile term)
 
 (res = sigma90 / mu90 of the sampling fraction). The defaults are the lhcb-ecal targets of
-issue 12 (AUC <= 0.75, SF within 2 %, resolution within 20 %).
+issue 12 (AUC <= 0.75, SF within 2 %, resolution within 20 %) and issue 13's profile
+tolerance (5 %).
 
 :class:`PhysicsSelection` is the Keras callback; :func:`physics_scores` the pure function.
 """
@@ -30,9 +33,10 @@ from tfcalo import physics
 from tfcalo.atomic import atomic_write_text
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.metrics.classifier import classifier_auc_observables
+from tfcalo.metrics.profiles import profile_deviations
 from tfcalo.metrics.resolution import binned_response
 
-DEFAULT_TOLERANCES = {"auc": 0.25, "sf": 0.02, "resolution": 0.20}
+DEFAULT_TOLERANCES = {"auc": 0.25, "sf": 0.02, "resolution": 0.20, "profile": 0.05}
 BEST_WEIGHTS = "best.generator.weights.h5"
 SELECTION_JSON = "selection.json"
 MIN_SHOWERS = 10
@@ -50,12 +54,14 @@ def physics_scores(detector: str | Detector, real: np.ndarray, conditions: np.nd
         conditions: (N, n_conditions) physical conditions.
         n_bins: log-spaced primary-energy bins for SF and resolution.
         min_count: bins with fewer showers are ignored.
-        tolerances: {"auc", "sf", "resolution"} (defaults :data:`DEFAULT_TOLERANCES`).
+        tolerances: {"auc", "sf", "resolution", "profile"} (defaults
+            :data:`DEFAULT_TOLERANCES`).
         seed: classifier split seed.
 
     Returns:
-        ``classifier_auc``, ``sf_max_deviation``, ``resolution_max_deviation`` (fractions)
-        and ``score`` (see the module docstring; lower is better).
+        ``classifier_auc``, ``sf_max_deviation``, ``resolution_max_deviation``, for volume
+        detectors ``longitudinal_profile_max_deviation`` (fractions) and ``score`` (see the
+        module docstring; lower is better).
     """
     det = get_detector(detector)
     tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
@@ -73,9 +79,15 @@ def physics_scores(detector: str | Detector, real: np.ndarray, conditions: np.nd
         res_dev = np.abs(g["resolution"][keep] / r["resolution"][keep] - 1.0)
     sf_max = float(np.nanmax(sf_dev)) if np.isfinite(sf_dev).any() else float("inf")
     res_max = float(np.nanmax(res_dev)) if np.isfinite(res_dev).any() else float("inf")
-    score = max(max(auc - 0.5, 0.0) / tol["auc"], sf_max / tol["sf"], res_max / tol["resolution"])
-    return {"classifier_auc": float(auc), "sf_max_deviation": sf_max,
-            "resolution_max_deviation": res_max, "score": float(score)}
+    terms = [max(auc - 0.5, 0.0) / tol["auc"], sf_max / tol["sf"], res_max / tol["resolution"]]
+    out = {"classifier_auc": float(auc), "sf_max_deviation": sf_max,
+           "resolution_max_deviation": res_max}
+    if det.layer_axis is not None:
+        dev = profile_deviations(det, real, generated).get("longitudinal_profile_max_deviation")
+        if dev is not None:
+            out["longitudinal_profile_max_deviation"] = dev
+            terms.append(dev / tol["profile"])
+    return {**out, "score": float(max(terms))}
 
 
 class PhysicsSelection(keras.callbacks.Callback):
