@@ -329,3 +329,31 @@ def test_profile_features_are_the_normalised_profiles_in_log_space():
     swapped = one[..., [1, 0, *range(2, 25)]] * np.linspace(1, 3, 25)[None, None, None, :]
     a, b = critic([one, ep])["score"], critic([swapped, ep])["score"]
     assert abs(float(a[0, 0]) - float(b[0, 0])) > 1e-6
+
+
+def test_2dgan_profile_critic_judges_the_profiles_with_its_own_loss():
+    """score_profile moves when the layer profile changes and not when the shower is scaled;
+    its BCE terms carry the image critic's adv_weight (both train the shape); it needs a
+    hinge or bce objective."""
+    from tfcalo.training.objectives import make_objective
+
+    cfg = {**CERN_CFG, "discriminator": {**CERN_CFG["discriminator"], "profile_critic": True}}
+    gan = build("2dgan", "cern-ecal", cfg, CERN_STATS)
+    critic = gan.discriminator
+    ep = np.array([[2.0], [50.0], [500.0]], "float32")
+    showers = np.random.default_rng(0).random((3, 25, 25, 25)).astype("float32")
+    showers *= np.linspace(0.2, 1.0, 25)  # a longitudinal profile rising with depth
+    deeper = showers[..., ::-1].copy()  # the same shower front to back
+    a, b = critic([showers, ep]), critic([deeper, ep])
+    np.testing.assert_allclose(a["score_profile"], critic([showers * 2, ep])["score_profile"],
+                               rtol=1e-4, atol=1e-6)
+    assert np.abs(a["score_profile"] - b["score_profile"]).max() > 1e-5
+    bce = make_objective("bce", adv_weight=3.0)
+    p_r, p_f = a["score_profile"].numpy()[:, 0], b["score_profile"].numpy()[:, 0]
+    terms = bce.critic_terms(critic, a, b, None, None, ep, None, None, False)
+    np.testing.assert_allclose(terms["profile"],
+                               3.0 * (np.log1p(np.exp(-p_r)) + np.log1p(np.exp(p_f))), rtol=1e-5)
+    g_terms = bce.generator_terms(critic, b, None, None, ep, None, False)
+    np.testing.assert_allclose(g_terms["profile"], 3.0 * np.log1p(np.exp(-p_f)), rtol=1e-5)
+    with pytest.raises(ConfigError, match="profile_critic"):
+        build("2dgan", "cern-ecal", {**cfg, "objective": {"name": "wgan-gp"}}, CERN_STATS)

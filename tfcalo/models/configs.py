@@ -91,6 +91,8 @@ class TwoDGANDiscriminator:
     shape_only: bool = False
     # the dense layer also sees the shower's normalised x, y and layer profiles (log space)
     profile_features: bool = False
+    # a side critic of those profiles and Ep alone, with its own loss (bce or hinge)
+    profile_critic: bool = False
 
 
 @dataclass

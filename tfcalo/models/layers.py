@@ -532,14 +532,14 @@ def profile_features(showers):
     return tf.concat(feats, axis=-1)
 
 
-def energy_critic_mlp(hidden: int, spectral_norm: bool = False):
+def energy_critic_mlp(hidden: int, spectral_norm: bool = False, name: str = "energy_critic"):
     """A small critic MLP of (energy_gain * log deposit ratio, normalised conditions) -> (B, 1):
     the ``score_energy`` of critics with ``energy_critic``, trained with its own GAN loss
     beside the image critic's, so the deposit's distribution at each energy (sampling
     fraction and resolution) has a critic whose whole capacity is spent on it."""
     return keras.Sequential([dense(hidden, spectral_norm=spectral_norm), keras.layers.LeakyReLU(0.2),
                              dense(hidden, spectral_norm=spectral_norm), keras.layers.LeakyReLU(0.2),
-                             dense(1, spectral_norm=spectral_norm)], name="energy_critic")
+                             dense(1, spectral_norm=spectral_norm)], name=name)
 
 
 def slope_features(detector, conditions):

@@ -143,6 +143,9 @@ def _energy_reference(g: dict, d: dict, stats: dict, objective: str) -> None:
     if d.get("shape_only") and not d["energy_critic"]:
         raise ConfigError("config key 'discriminator.shape_only' needs "
                           "'discriminator.energy_critic = true'")
+    if d.get("profile_critic") and objective not in ("hinge", "bce"):
+        raise ConfigError("config key 'discriminator.profile_critic' needs 'objective.name' "
+                          f"hinge or bce (not {objective!r})")
     if d["energy_critic"] and not (d["energy_input"] and objective in ("hinge", "bce")):
         raise ConfigError("config key 'discriminator.energy_critic' needs "
                           "'discriminator.energy_input = true' and 'objective.name' hinge or "

@@ -153,6 +153,19 @@ class Objective:
         raise NotImplementedError
 
 
+def _side_critics(objective, out):
+    """(term name, output key, weight) of the side critics present in a critic's output:
+    ``score_energy`` (the deposit, weight 1: with a shape-only image critic it alone trains
+    the deposit) and ``score_profile`` (the normalised profiles, weighted like the image
+    critic: both train the shape)."""
+    sides = []
+    if "score_energy" in out:
+        sides.append(("energy", "score_energy", 1.0))
+    if "score_profile" in out:
+        sides.append(("profile", "score_profile", objective.adv_weight))
+    return sides
+
+
 class BCE(Objective):
     """Non-saturating cross-entropy, with 2DGAN Ep and total-energy heads when present."""
 
@@ -168,17 +181,17 @@ class BCE(Objective):
         if self.ep_weight and "ep" in out_r:
             terms["ep"] = self.ep_weight * (self._ep_terms(out_r, conditions)
                                             + self._ep_terms(out_f, conditions))
-        if "score_energy" in out_r:  # the energy critic's own loss
-            terms["energy"] = (tf.nn.softplus(-out_r["score_energy"][:, 0])
-                               + tf.nn.softplus(out_f["score_energy"][:, 0]))
+        for name, key, weight in _side_critics(self, out_r):  # their own losses
+            terms[name] = weight * (tf.nn.softplus(-out_r[key][:, 0])
+                                    + tf.nn.softplus(out_f[key][:, 0]))
         return terms
 
     def generator_terms(self, critic, out_f, real, fake, conditions, fake2, training):
         terms = {"adv": self.adv_weight * tf.nn.softplus(-out_f["score"][:, 0])}
         if self.ep_weight and "ep" in out_f:
             terms["ep"] = self.ep_weight * self._ep_terms(out_f, conditions)
-        if "score_energy" in out_f:
-            terms["energy"] = tf.nn.softplus(-out_f["score_energy"][:, 0])
+        for name, key, weight in _side_critics(self, out_f):
+            terms[name] = weight * tf.nn.softplus(-out_f[key][:, 0])
         if self.etot_weight and "etot" in out_f:
             target = self.sf_slope * conditions[:, 0]
             terms["etot"] = self.etot_weight * tf.abs(out_f["etot"] - target) / tf.maximum(
@@ -192,15 +205,15 @@ class Hinge(Objective):
     def critic_terms(self, critic, out_r, out_f, real, fake, conditions, rand, fake2, training):
         terms = {"adv": self.adv_weight * (tf.nn.relu(1.0 - out_r["score"][:, 0])
                                            + tf.nn.relu(1.0 + out_f["score"][:, 0]))}
-        if "score_energy" in out_r:  # its own hinge: it cannot saturate the image critic's
-            terms["energy"] = (tf.nn.relu(1.0 - out_r["score_energy"][:, 0])
-                               + tf.nn.relu(1.0 + out_f["score_energy"][:, 0]))
+        for name, key, weight in _side_critics(self, out_r):  # own hinges: they cannot
+            terms[name] = weight * (tf.nn.relu(1.0 - out_r[key][:, 0])  # saturate the image's
+                                    + tf.nn.relu(1.0 + out_f[key][:, 0]))
         return terms
 
     def generator_terms(self, critic, out_f, real, fake, conditions, fake2, training):
         terms = {"adv": -self.adv_weight * out_f["score"][:, 0]}
-        if "score_energy" in out_f:
-            terms["energy"] = -out_f["score_energy"][:, 0]
+        for name, key, weight in _side_critics(self, out_f):
+            terms[name] = -weight * out_f[key][:, 0]
         return terms
 
 
