@@ -7,7 +7,9 @@
 - the shipped lhcb-ecal-g4 generator, loaded by TensorFlow alone in a child process,
   reproduces Geant4's sampling fraction per energy bin within 3 % on showers of the test split
   of its training file (a broken re-export is caught here), and works by name in
-  `tfcalo generate` and `load_sampler`.
+  `tfcalo generate` and `load_sampler`;
+- the shipped cern-ecal-g4 ensemble, loaded the same way at batch sizes 1, 2 and 1,000,
+  reproduces the sampling fraction per energy bin within 5 % on its test split.
 """
 
 from __future__ import annotations
@@ -237,3 +239,43 @@ def test_shipped_lhcb_generator_works_by_name(tmp_path, monkeypatch):
     missing = invoke("generate", "lhcb-ecal-g5", "--energy", 50, "-o", "x.h5")
     assert_one_sentence_error(missing, "does not exist nor a pretrained model", LHCB)
 
+
+CERN = "cern-ecal-g4"
+CERN_BINS = np.geomspace(2.0, 500.0, 5)  # GeV, 4 bins
+
+
+def test_cern_ensemble_is_shipped():
+    assert CERN in pretrained.pretrained_names()
+    card = json.loads((pretrained.pretrained_path(CERN) / "model_card.json").read_text())
+    assert card["detector"] == "cern-ecal" and card["training"]["pipeline"] == "ensemble"
+
+
+def test_shipped_cern_ensemble_has_geant4_sampling_fraction(shared_data, tmp_path):
+    """TensorFlow alone, batch sizes 1, 2 and 1,000; the sampling fraction per energy bin of
+    the first 1,000 showers of the g4 preset's test split within 5 % of Geant4's."""
+    preset = tomllib.loads((REPO / "pipelines" / "presets" / "ensemble.g4.toml").read_text())
+    seed, split = preset["data"]["seed"], preset["data"]["split"]
+    with h5py.File(shared_data / "g4_cern_ecal_train.h5", "r") as f:
+        energy = f["energy"][:].astype(np.float32)
+        test = np.flatnonzero(split_assignment(np.arange(len(energy)), seed, split) == 2)[:1000]
+        deposit = np.array([f["ECAL"][i].sum(dtype=np.float64) for i in test])
+    energy = energy[test]
+    generated = deposits_by_tensorflow_alone(CERN, energy[:, None], tmp_path, "1,2")
+    which = np.digitize(energy, CERN_BINS) - 1
+    for b in range(len(CERN_BINS) - 1):
+        sel = which == b
+        assert sel.sum() > 150
+        ratio = np.mean(generated[sel] / energy[sel]) / np.mean(deposit[sel] / energy[sel])
+        assert abs(ratio - 1) < 0.05, (f"sampling fraction {CERN_BINS[b]:.0f}-"
+                                       f"{CERN_BINS[b + 1]:.0f} GeV off by {ratio - 1:+.1%}")
+
+
+def test_shipped_cern_ensemble_works_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("generate", CERN, "-n", 20, "--energy", 100, "-o", "showers.h5")
+    assert result.exit_code == 0, result.output
+    with h5py.File("showers.h5", "r") as f:
+        deposits = f["ECAL"][:].reshape(20, -1).sum(axis=1)
+    # 100 GeV at Geant4's sampling fraction 0.024 (README of ../shared/data): within 15 %
+    assert np.all(np.abs(deposits / (100 * 0.024) - 1) < 0.15)
+    assert CERN in invoke("models").output
