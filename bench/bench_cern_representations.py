@@ -23,13 +23,11 @@ markdown table (stderr).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_rows import fmt, run_pipeline  # noqa: E402
+from pipeline_rows import bench_main, fmt, run_pipeline  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "g4_cern_ecal_train.h5"
 M = "train.model_config"
@@ -74,37 +72,16 @@ def run_row(name: str, epochs: int, root: str, data: str) -> dict:
     return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--root", default="/tmp/cern-repr")
-    parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--rows", default=",".join(ROWS))
-    args = parser.parse_args()
-    rows = []
-    for name in args.rows.split(","):
-        rows.append(run_row(name, args.epochs, args.root, args.data))
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    json.dump({"benchmark": "cern-representations", "epochs": args.epochs, "rows": rows},
-              sys.stdout, indent=2)
-    print()
-    head = ("row", "PRD raw", "PRD obs", "PRD min", "clf AUC", "SF worst", "res worst",
-            "long. profile", "radial profile", *(f"{k} mean" for k in SHAPE_OBSERVABLES),
-            "wall min")
-    print("| " + " | ".join(head) + " |", file=sys.stderr)
-    print("|" + "---|" * len(head), file=sys.stderr)
-    for r in rows:
-        if "error" in r:
-            print(f"| {r['row']} | failed |", file=sys.stderr)
-            continue
-        cells = [fmt(r[k]) for k in ("prd_auc_raw", "prd_auc_observables", "prd_auc",
-                                      "classifier_auc", "sf_worst_bin", "resolution_worst_bin",
-                                      "longitudinal_profile", "radial_profile")]
-        cells += [f"{r['shape_mean_rel_dev'][k]:+.1%}" if k in r["shape_mean_rel_dev"] else "-"
+def cells(r: dict) -> list[str]:
+    out = [fmt(r[k]) for k in ("prd_auc_raw", "prd_auc_observables", "prd_auc", "classifier_auc",
+                               "sf_worst_bin", "resolution_worst_bin", "longitudinal_profile",
+                               "radial_profile")]
+    return out + [f"{r['shape_mean_rel_dev'][k]:+.1%}" if k in r["shape_mean_rel_dev"] else "-"
                   for k in SHAPE_OBSERVABLES]
-        cells.append(fmt(r["wall_s"] / 60))
-        print(f"| {r['row']} | " + " | ".join(cells) + " |", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    bench_main("cern-representations", __doc__, ROWS, run_row, 2, "/tmp/cern-repr", str(DATA),
+               ("PRD raw", "PRD obs", "PRD min", "clf AUC", "SF worst", "res worst",
+                "long. profile", "radial profile", *(f"{k} mean" for k in SHAPE_OBSERVABLES)),
+               cells)

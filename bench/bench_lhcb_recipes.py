@@ -24,13 +24,11 @@ markdown table (stderr).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_rows import fmt, run_pipeline  # noqa: E402
+from pipeline_rows import bench_main, fmt, run_pipeline  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "g4_lhcb_ecal_train.h5"
 D = "train.model_config.discriminator"
@@ -93,39 +91,17 @@ def run_row(name: str, epochs: int, root: str, data: str) -> dict:
     return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--root", default="/tmp/lhcb-recipes")
-    parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--rows", default=",".join(ROWS))
-    args = parser.parse_args()
-    rows = []
-    for name in args.rows.split(","):
-        rows.append(run_row(name, args.epochs, args.root, args.data))
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    json.dump({"benchmark": "lhcb-recipes", "epochs": args.epochs, "rows": rows}, sys.stdout,
-              indent=2)
-    print()
-    head = ("row", "PRD raw", "PRD obs", "PRD min", "clf AUC", "SF worst", "res worst",
-            "KS max", "asym gen/real", "worst shape mean", "wall min")
-    print("| " + " | ".join(head) + " |", file=sys.stderr)
-    print("|" + "---|" * len(head), file=sys.stderr)
-    for r in rows:
-        if "error" in r:
-            print(f"| {r['row']} | failed |", file=sys.stderr)
-            continue
-        asym = (None if not r["asymmetry_mean_real"] else
-                r["asymmetry_mean_gen"] / r["asymmetry_mean_real"])
-        cells = [fmt(c) for c in (r["prd_auc_raw"], r["prd_auc_observables"], r["prd_auc"],
-                                   r["classifier_auc"], r["sf_worst_bin"],
-                                   r["resolution_worst_bin"], r["ks_max"], asym)]
-        worst = r["shape_worst"]
-        cells.append("-" if worst is None else
-                     f"{worst} {r['shape_mean_rel_dev'][worst]:+.1%}")
-        cells.append(fmt(r["wall_s"] / 60))
-        print(f"| {r['row']} | " + " | ".join(cells) + " |", file=sys.stderr)
+def cells(r: dict) -> list[str]:
+    asym = (None if not r["asymmetry_mean_real"] else
+            r["asymmetry_mean_gen"] / r["asymmetry_mean_real"])
+    out = [fmt(c) for c in (r["prd_auc_raw"], r["prd_auc_observables"], r["prd_auc"],
+                            r["classifier_auc"], r["sf_worst_bin"], r["resolution_worst_bin"],
+                            r["ks_max"], asym)]
+    worst = r["shape_worst"]
+    return out + ["-" if worst is None else f"{worst} {r['shape_mean_rel_dev'][worst]:+.1%}"]
 
 
 if __name__ == "__main__":
-    main()
+    bench_main("lhcb-recipes", __doc__, ROWS, run_row, 5, "/tmp/lhcb-recipes", str(DATA),
+               ("PRD raw", "PRD obs", "PRD min", "clf AUC", "SF worst", "res worst", "KS max",
+                "asym gen/real", "worst shape mean"), cells)

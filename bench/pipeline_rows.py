@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,3 +29,34 @@ def run_pipeline(name: str, cmd: list[str]) -> dict:
 def fmt(v) -> str:
     """A table cell: 3 significant digits, '-' for None."""
     return "-" if v is None else f"{v:.3g}"
+
+
+def bench_main(benchmark: str, doc: str, rows: dict, run_row, epochs: int, root: str,
+               data: str, head: tuple[str, ...], cells) -> None:
+    """The recipe benches' command line: ``--epochs --root --data --rows``; runs each row
+    with ``run_row(name, epochs, root, data) -> dict``, prints each row as JSON (stderr) as it
+    finishes, then one JSON document (stdout) and a markdown table (stderr) whose columns
+    are ``head`` ("row" first, "wall min" last added here) and whose cells are
+    ``cells(row) -> list[str]``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--root", default=root)
+    parser.add_argument("--data", default=data)
+    parser.add_argument("--rows", default=",".join(rows))
+    args = parser.parse_args()
+    done = []
+    for name in args.rows.split(","):
+        done.append(run_row(name, args.epochs, args.root, args.data))
+        print(json.dumps(done[-1]), file=sys.stderr, flush=True)
+    json.dump({"benchmark": benchmark, "epochs": args.epochs, "rows": done}, sys.stdout,
+              indent=2)
+    print()
+    head = ("row", *head, "wall min")
+    print("| " + " | ".join(head) + " |", file=sys.stderr)
+    print("|" + "---|" * len(head), file=sys.stderr)
+    for r in done:
+        if "error" in r:
+            print(f"| {r['row']} | failed |", file=sys.stderr)
+            continue
+        print(f"| {r['row']} | " + " | ".join([*cells(r), fmt(r["wall_s"] / 60)]) + " |",
+              file=sys.stderr)

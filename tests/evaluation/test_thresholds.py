@@ -12,6 +12,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from g4_slices import read_rows
 
 from tfcalo.evaluation.perturbations import (
     scale_energy,
@@ -29,7 +30,7 @@ def _halves(path, detector, n, seed=0):
     with h5py.File(path, "r") as f:
         key = "EnergyDeposit" if detector == "lhcb-ecal" else "ECAL"
         idx = np.sort(np.random.default_rng(seed).choice(len(f[key]), 2 * n, replace=False))
-        s = f[key][idx].astype(np.float32)
+        s = read_rows(f[key], idx).astype(np.float32)
         if detector == "lhcb-ecal":
             c = np.hstack([f["ParticlePoint"][idx], f["ParticleMomentum"][idx]])
         else:
