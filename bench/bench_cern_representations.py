@@ -7,6 +7,9 @@ component on its test split) with a few keys overridden and the same number of e
 - ``shape-prior``: the preset: a softmax shape over the cells times one generated deposit
   per shower (energy factorised around the data's response curve), the softmax logits
   starting at the product of the data's mean x, y and layer profiles;
+- ``shape-prior-resize``: the preset with the generator's branches upsampling by
+  nearest-neighbour resize + convolution instead of transposed convolutions (no
+  checkerboard overlap);
 - ``shape-uniform``: the same without the profile prior (logits start near 0: a uniform
   volume);
 - ``cells-log``: the published 2DGAN's way: the generator makes every cell's energy, in
@@ -36,6 +39,7 @@ CELLS = [f"{G}.output=\"cells\"", f"{G}.shape_prior=\"none\"", f"{D}.energy_inpu
          f"{D}.energy_critic=false", f"{D}.shape_only=false"]
 ROWS = {
     "shape-prior": [],
+    "shape-prior-resize": [f"{G}.upsampling=\"resize\""],
     "shape-uniform": [f"{G}.shape_prior=\"none\""],
     "cells-log": CELLS,
     "cells-power": [*CELLS, f"{M}.transform.mode=\"power\""],

@@ -87,6 +87,31 @@ def test_2dgan_views_are_inverse_permutations():
         np.testing.assert_array_equal(back, v)
 
 
+@pytest.mark.parametrize("upsampling, periodic", [("transpose", True), ("resize", False)])
+def test_2dgan_upsampling_checkerboard(upsampling, periodic):
+    """A 2DGAN branch fed a constant 5x5 image: the published stride-3 and stride-2
+    transposed convolutions (kernel 5, uneven overlap) print a periodic pattern on the 30x30
+    feature maps' interior, which only a uniform last kernel would average away;
+    nearest-neighbour upsampling + convolution keeps the interior constant."""
+    gen = build("2dgan", "cern-ecal", {"latent_dim": 4, "generator": {
+        "filters": 3, "upsampling": upsampling}}, {}).generator
+    branch = gen.branches[0]
+    x = np.ones((1, 5, 5, 5), "float32")
+    branch(x, training=False)
+    for layer in branch.layers[:-1]:  # positive kernels, no bias: the pattern is the overlap's
+        if layer.weights and "conv" in layer.name:
+            layer.set_weights([np.full(w.shape, 0.1, "float32") if w.ndim > 1
+                               else np.zeros(w.shape, "float32") for w in layer.get_weights()])
+        x = layer(x, training=False)
+    assert x.shape == (1, 30, 30, 3)
+    interior = x.numpy()[0, 10:20, 10:20, 0]
+    spread = interior.std() / interior.mean()
+    assert (spread > 0.05) if periodic else (spread < 1e-5), (upsampling, spread)
+    with pytest.raises(ConfigError, match="generator.upsampling"):
+        build("2dgan", "cern-ecal", {**TINY_NETS["2dgan"], "generator": {
+            **TINY_NETS["2dgan"].get("generator", {}), "upsampling": "bilinear"}}, {})
+
+
 def test_generator_get_config_round_trip():
     gan = build("cramer", "rich-pid", TINY_NETS["cramer"], {"shower_mean": [0, 1, 2, 3, 4]})
     g = gan.generator

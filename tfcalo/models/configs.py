@@ -71,6 +71,8 @@ class TwoDGANGenerator:
     # "shape_energy": "none", or "profiles": the logits start at the product of the training
     # data's mean profiles per axis (stats.json mean_profiles)
     shape_prior: str = "none"
+    # "transpose" (published) or "resize" (nearest-neighbour upsampling + convolution)
+    upsampling: str = "transpose"
 
 
 @dataclass

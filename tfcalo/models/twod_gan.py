@@ -36,6 +36,10 @@ from tfcalo.models.layers import (
 from tfcalo.models.layers import energy_head as make_energy_head
 
 # Permutations of (x, y, z): the last entry is the axis that becomes channels.
+#: How each branch upsamples its 5x5 image to 30x30: "transpose" (the published
+#: Conv2DTranspose, stride 3 then 2) or "resize" (nearest-neighbour UpSampling2D then a
+#: stride-1 Conv2D, kernel 5: no uneven kernel overlap, so no checkerboard pattern)
+UPSAMPLING = ("transpose", "resize")
 _VIEWS = ((1, 2, 0), (0, 2, 1), (0, 1, 2))
 
 
@@ -67,13 +71,15 @@ class TwoDGANGenerator(GeneratorBase):
             (:func:`tfcalo.models.layers.energy_head`).
         shape_profiles: optional mean profiles per axis of the training data: "shape_energy"
             logits start at their product (:func:`tfcalo.models.layers.profile_log_prior`).
+        upsampling: one of :data:`UPSAMPLING`.
     """
 
     def __init__(self, detector: str = "cern-ecal", latent_dim: int = 64, filters: int = 16,
                  seed_channels: int = 1, dropout: float = 0.0, conditioning: str = "multiply",
                  sync_batchnorm: bool = True, ep_ref: float = 100.0, output: str = "cells",
                  sf_ref: float = 0.0, energy_head: str = "mlp", sf_curve: list | None = None,
-                 shape_profiles: list | None = None, condition_norm: dict | None = None,
+                 shape_profiles: list | None = None, upsampling: str = "transpose",
+                 condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
         if output not in GENERATOR_OUTPUTS or (output == "shape_energy" and not sf_ref > 0):
@@ -81,6 +87,9 @@ class TwoDGANGenerator(GeneratorBase):
                              f"(shape_energy with sf_ref > 0), not {output!r} with sf_ref "
                              f"{sf_ref}")
         self.output_kind, self.sf_ref, self.sf_curve = output, float(sf_ref), sf_curve or None
+        if upsampling not in UPSAMPLING:
+            raise ValueError(f"2DGAN generator upsampling must be one of {UPSAMPLING}, not "
+                             f"{upsampling!r}")
         self.shape_profiles = shape_profiles or None
         self.log_prior = profile_log_prior(self.shape_profiles, self.detector.shower_shape)
         self.n = self.detector.shower_shape[0]
@@ -90,10 +99,15 @@ class TwoDGANGenerator(GeneratorBase):
         self.dense = keras.layers.Dense(5 * 5 * 5 * self.seed_channels)
         self.branches = []
         for _ in _VIEWS:
-            layers = [keras.layers.Conv2DTranspose(filters, 5, strides=3, padding="same")]
-            _block(layers, dropout, sync_batchnorm)
-            layers.append(keras.layers.Conv2DTranspose(filters, 5, strides=2, padding="same"))
-            _block(layers, dropout, sync_batchnorm)
+            layers = []
+            for stride in (3, 2):  # 5x5 -> 15x15 -> 30x30
+                if upsampling == "transpose":
+                    layers.append(keras.layers.Conv2DTranspose(filters, 5, strides=stride,
+                                                               padding="same"))
+                else:
+                    layers += [keras.layers.UpSampling2D(stride),
+                               keras.layers.Conv2D(filters, 5, padding="same")]
+                _block(layers, dropout, sync_batchnorm)
             layers.append(keras.layers.Conv2D(self.n, 30 - self.n + 1, padding="valid"))
             self.branches.append(keras.Sequential(layers))
         # with a shape prior the untrained generator IS the prior (to 1 %): the network's
@@ -109,7 +123,7 @@ class TwoDGANGenerator(GeneratorBase):
                         "conditioning": conditioning, "sync_batchnorm": sync_batchnorm,
                         "ep_ref": ep_ref, "output": output, "sf_ref": self.sf_ref,
                         "energy_head": energy_head, "sf_curve": self.sf_curve,
-                        "shape_profiles": self.shape_profiles}
+                        "shape_profiles": self.shape_profiles, "upsampling": upsampling}
 
     def physical(self, noise, conditions, training=None):
         if self.output_kind == "cells":

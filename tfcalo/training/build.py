@@ -89,8 +89,11 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
               "shower_transform": shower_transform_args(det, stats, to_dict(cfg.transform))}
     g, d = to_dict(cfg.generator), to_dict(cfg.discriminator)
     if name == "2dgan":
-        from tfcalo.models.twod_gan import TwoDGANDiscriminator, TwoDGANGenerator
+        from tfcalo.models.twod_gan import UPSAMPLING, TwoDGANDiscriminator, TwoDGANGenerator
 
+        if g["upsampling"] not in UPSAMPLING:
+            raise ConfigError(f"config key 'generator.upsampling' must be one of "
+                              f"{', '.join(UPSAMPLING)}, not {g['upsampling']!r}")
         ep_ref = float(stats.get("ep_ref", 100.0)) if stats else 100.0
         _energy_reference(g, d, stats, cfg.objective.name)
         return (TwoDGANGenerator(det.name, cfg.latent_dim, ep_ref=ep_ref, **g, **common),
