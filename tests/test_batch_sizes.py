@@ -37,6 +37,10 @@ _TINY = {
     "2dgan-shape-energy": {"latent_dim": 4,
                            "generator": {"filters": 2, "output": "shape_energy", "sf_ref": 0.025},
                            "discriminator": {"filters": 2, "hidden": 4}},
+    "2dgan-smooth-layers": {"latent_dim": 4,
+                            "generator": {"filters": 2, "output": "shape_energy", "sf_ref": 0.025,
+                                          "layer_model": "smooth", "upsampling": "resize"},
+                            "discriminator": {"filters": 2, "hidden": 4}},
     "sagan-shape-energy": {"latent_dim": 4,
                            "generator": {"filters": 2, "output": "shape_energy", "sf_ref": 0.17,
                                          "slope_features": True},
@@ -49,6 +53,7 @@ _TINY = {
 FAMILIES = {"2dgan": ("2dgan", "cern-ecal"), "sagan": ("sagan", "lhcb-ecal"),
             "sagan-shape-energy": ("sagan", "lhcb-ecal"),
             "2dgan-shape-energy": ("2dgan", "cern-ecal"),
+            "2dgan-smooth-layers": ("2dgan", "cern-ecal"),
             "cramer-conv": ("cramer", "lhcb-ecal"), "mlp": ("cramer", "rich-pid")}
 #: mixture key -> number of 2dgan members (the ensemble pipeline's mixture)
 MIXTURES = {"mixture-2": 2, "mixture-3": 3}

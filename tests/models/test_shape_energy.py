@@ -305,6 +305,46 @@ def test_2dgan_shape_prior_gives_an_untrained_generator_the_data_widths():
             **CERN_CFG["generator"], "shape_prior": "mean"}}, stats)
 
 
+def test_smooth_layer_model_keeps_the_longitudinal_profile_out_of_the_networks_reach():
+    """layer_model = "smooth": the fraction of each shower in each layer is the prior's layer
+    profile times exp(a Legendre polynomial of the depth), whatever the three branches make:
+    with their fuse weights blown up 10,000x (a network gone wild after training) the layers'
+    fractions do not move while the transverse shape does; with "free" both move."""
+    from tfcalo.models.layers import layered_logits
+
+    cells = tf.random.stateless_normal((2, 4, 3, 5), seed=(1, 2)) * 10.0
+    layers = tf.constant([[0.0, 1.0, 2.0, 1.0, -3.0], [1.0, 0.0, 0.0, 0.0, 0.0]])
+    p = tf.exp(layered_logits(cells, layers)).numpy()
+    np.testing.assert_allclose(p.sum(axis=(1, 2)), tf.nn.softmax(layers).numpy(), rtol=1e-5)
+
+    core = np.exp(-0.5 * ((np.arange(25) - 12) / 1.2) ** 2)
+    depth = np.exp(-0.5 * ((np.arange(25) - 10) / 4.0) ** 2)
+    stats = {**CERN_STATS, "mean_profiles": [core.tolist(), core.tolist(), depth.tolist()]}
+    ep = np.full((16, 1), 100.0, "float32")
+    z = np.random.default_rng(0).standard_normal((16, 4)).astype("float32")
+
+    def layer_and_x_fractions(layer_model):
+        gen = build("2dgan", "cern-ecal", {**CERN_CFG, "generator": {
+            **CERN_CFG["generator"], "shape_prior": "profiles", "layer_model": layer_model}},
+            stats).generator
+        before = gen.physical(z, ep).numpy()
+        gen.fuse.set_weights([w * 1e4 + 0.3 for w in gen.fuse.get_weights()])
+        after = gen.physical(z, ep).numpy()
+        return [(s.sum(axis=(1, 2)) / s.sum(axis=(1, 2, 3))[:, None],
+                 s.sum(axis=(2, 3)) / s.sum(axis=(1, 2, 3))[:, None]) for s in (before, after)]
+
+    (layers0, x0), (layers1, x1) = layer_and_x_fractions("smooth")
+    np.testing.assert_allclose(layers1, layers0, atol=1e-6)
+    np.testing.assert_allclose(layers0.mean(axis=0), depth / depth.sum(), atol=2e-3)
+    assert np.abs(x1 - x0).max() > 0.01
+    (layers0, _), (layers1, _) = layer_and_x_fractions("free")
+    assert np.abs(layers1 - layers0).max() > 0.01
+    for bad in ({"layer_model": "gamma"}, {"layer_model": "smooth", "output": "cells"}):
+        with pytest.raises(ConfigError, match="layer_model"):
+            build("2dgan", "cern-ecal", {**CERN_CFG, "generator": {
+                **CERN_CFG["generator"], **bad}}, stats)
+
+
 def test_profile_features_are_the_normalised_profiles_in_log_space():
     """One cell holding everything: its x, y and layer slices read ~1, every other slice
     (log(1e-4) + 4) / 4 ~ -1.3; the features do not change with the shower's energy; a 2DGAN

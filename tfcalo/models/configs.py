@@ -73,6 +73,11 @@ class TwoDGANGenerator:
     shape_prior: str = "none"
     # "transpose" (published) or "resize" (nearest-neighbour upsampling + convolution)
     upsampling: str = "transpose"
+    # "shape_energy": "free" (one softmax over the volume) or "smooth" (the fraction per layer
+    # is the prior's layer profile times exp(a Legendre polynomial of degree layer_degree in
+    # depth, per shower); the network shapes each layer transversally only)
+    layer_model: str = "free"
+    layer_degree: int = 4
 
 
 @dataclass

@@ -435,6 +435,43 @@ def profile_log_prior(profiles, shower_shape) -> np.ndarray | None:
     return prior.astype(np.float32)
 
 
+#: Generator ``layer_model`` choices (volume showers, "shape_energy" output): "free" (one
+#: softmax over all cells) or "smooth" (:func:`layered_logits`).
+LAYER_MODELS = ("free", "smooth")
+
+
+def legendre_basis(n: int, degree: int) -> np.ndarray:
+    """(n, degree) float32: Legendre polynomials P_1 ... P_degree at n points evenly spaced
+    on [-1, 1] (the layers, front to back): a smooth basis for per-shower changes of the
+    longitudinal profile."""
+    t = np.linspace(-1.0, 1.0, n)
+    return np.stack([np.polynomial.legendre.Legendre.basis(k)(t) for k in range(1, degree + 1)],
+                    axis=1).astype(np.float32)
+
+
+def layer_head(degree: int, hidden: int = 64):
+    """h (B, latent_dim + n_features) -> (B, degree) coefficients of :func:`legendre_basis`,
+    starting near 0 (the prior's layer profile)."""
+    return keras.Sequential([keras.layers.Dense(hidden), keras.layers.LeakyReLU(0.2),
+                             keras.layers.Dense(degree, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3))])
+
+
+def layered_logits(cell_logits, layer_logits):
+    """Log-probabilities of a volume shower factorised into layers (tf).
+
+    Args:
+        cell_logits: (B, X, Y, Z) per-cell logits, Z the layer axis: only their shape within
+            each layer counts (the softmax over x and y).
+        layer_logits: (B, Z): the fraction of the shower in each layer is their softmax.
+    Returns:
+        (B, X, Y, Z) log-probabilities (their exp sums to 1 over the volume) whose per-layer
+        sums are softmax(layer_logits): the network making ``cell_logits`` cannot change the
+        longitudinal profile, which is the smooth ``layer_logits`` alone.
+    """
+    transverse = cell_logits - tf.reduce_logsumexp(cell_logits, axis=(1, 2), keepdims=True)
+    return transverse + tf.nn.log_softmax(layer_logits, axis=-1)[:, None, None, :]
+
+
 def deposit_ratio(detector, showers, conditions, sf_ref):
     """log(deposit / (primary energy * sf_ref)), (B, 1) (tf): what an energy-aware critic sees
     (sf_ref a float or (B,), :func:`reference_sf`)."""

@@ -17,16 +17,21 @@ exp(delta); the critic's ``energy_input`` gives its dense layer energy_gain * lo
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfcalo.models.layers import (
     GENERATOR_OUTPUTS,
+    LAYER_MODELS,
     CriticBase,
     GeneratorBase,
     batch_norm,
     deposit_ratio,
     energy_critic_mlp,
     energy_delta,
+    layer_head,
+    layered_logits,
+    legendre_basis,
     nominal_deposit,
     profile_features,
     profile_log_prior,
@@ -72,6 +77,11 @@ class TwoDGANGenerator(GeneratorBase):
         shape_profiles: optional mean profiles per axis of the training data: "shape_energy"
             logits start at their product (:func:`tfcalo.models.layers.profile_log_prior`).
         upsampling: one of :data:`UPSAMPLING`.
+        layer_model, layer_degree: "shape_energy" only. "free": one softmax over all cells;
+            "smooth": each shower's fraction per layer is the prior's layer profile (flat
+            without one) times exp of a Legendre polynomial of degree ``layer_degree`` in
+            the depth, its coefficients from a head of [noise, conditions]; the three
+            branches shape each layer transversally only (:func:`layered_logits`).
     """
 
     def __init__(self, detector: str = "cern-ecal", latent_dim: int = 64, filters: int = 16,
@@ -79,6 +89,7 @@ class TwoDGANGenerator(GeneratorBase):
                  sync_batchnorm: bool = True, ep_ref: float = 100.0, output: str = "cells",
                  sf_ref: float = 0.0, energy_head: str = "mlp", sf_curve: list | None = None,
                  shape_profiles: list | None = None, upsampling: str = "transpose",
+                 layer_model: str = "free", layer_degree: int = 4,
                  condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
@@ -90,6 +101,11 @@ class TwoDGANGenerator(GeneratorBase):
         if upsampling not in UPSAMPLING:
             raise ValueError(f"2DGAN generator upsampling must be one of {UPSAMPLING}, not "
                              f"{upsampling!r}")
+        if layer_model not in LAYER_MODELS or (layer_model == "smooth" and (
+                output != "shape_energy" or int(layer_degree) < 1)):
+            raise ValueError(f"2DGAN generator layer_model must be one of {LAYER_MODELS} "
+                             f"(smooth with output shape_energy and layer_degree >= 1), not "
+                             f"{layer_model!r} with {output!r}, degree {layer_degree}")
         self.shape_profiles = shape_profiles or None
         self.log_prior = profile_log_prior(self.shape_profiles, self.detector.shower_shape)
         self.n = self.detector.shower_shape[0]
@@ -116,6 +132,12 @@ class TwoDGANGenerator(GeneratorBase):
         self.fuse = keras.layers.Dense(1, kernel_initializer=(
             keras.initializers.RandomNormal(stddev=0.003) if self.log_prior is not None
             else "glorot_uniform"))
+        self.layer_model, self.layer_degree = layer_model, int(layer_degree)
+        if layer_model == "smooth":
+            self.layer_head = layer_head(self.layer_degree)
+            self.layer_basis = legendre_basis(self.n, self.layer_degree)
+            self.layer_prior = (self.log_prior.mean(axis=(0, 1)) if self.log_prior is not None
+                                else np.zeros(self.n, np.float32))
         if output == "shape_energy":
             self.energy_head = make_energy_head(energy_head, latent_dim,
                                                 spread_reference=bool(sf_curve and len(sf_curve) > 2))
@@ -123,7 +145,8 @@ class TwoDGANGenerator(GeneratorBase):
                         "conditioning": conditioning, "sync_batchnorm": sync_batchnorm,
                         "ep_ref": ep_ref, "output": output, "sf_ref": self.sf_ref,
                         "energy_head": energy_head, "sf_curve": self.sf_curve,
-                        "shape_profiles": self.shape_profiles, "upsampling": upsampling}
+                        "shape_profiles": self.shape_profiles, "upsampling": upsampling,
+                        "layer_model": layer_model, "layer_degree": self.layer_degree}
 
     def physical(self, noise, conditions, training=None):
         if self.output_kind == "cells":
@@ -132,8 +155,13 @@ class TwoDGANGenerator(GeneratorBase):
         logits = self._volume(noise, conditions, cond_norm, training)
         if self.log_prior is not None:
             logits = logits + self.log_prior
-        delta = energy_delta(self.energy_head, tf.concat([noise, cond_norm], axis=-1),
-                             self.detector, conditions, self.sf_curve, training)
+        h = tf.concat([noise, cond_norm], axis=-1)
+        if self.layer_model == "smooth":
+            coefficients = self.layer_head(h, training=training)  # (B, degree)
+            logits = layered_logits(logits, self.layer_prior + tf.matmul(
+                coefficients, self.layer_basis, transpose_b=True))
+        delta = energy_delta(self.energy_head, h, self.detector, conditions, self.sf_curve,
+                             training)
         sf = reference_sf(self.detector, conditions, self.sf_ref, self.sf_curve)
         return shape_times_energy(self.detector, logits, delta, conditions, sf)
 

@@ -89,11 +89,20 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
               "shower_transform": shower_transform_args(det, stats, to_dict(cfg.transform))}
     g, d = to_dict(cfg.generator), to_dict(cfg.discriminator)
     if name == "2dgan":
+        from tfcalo.models.layers import LAYER_MODELS
         from tfcalo.models.twod_gan import UPSAMPLING, TwoDGANDiscriminator, TwoDGANGenerator
 
         if g["upsampling"] not in UPSAMPLING:
             raise ConfigError(f"config key 'generator.upsampling' must be one of "
                               f"{', '.join(UPSAMPLING)}, not {g['upsampling']!r}")
+        if g["layer_model"] not in LAYER_MODELS:
+            raise ConfigError(f"config key 'generator.layer_model' must be one of "
+                              f"{', '.join(LAYER_MODELS)}, not {g['layer_model']!r}")
+        if g["layer_model"] == "smooth" and (g["output"] != "shape_energy"
+                                             or g["layer_degree"] < 1):
+            raise ConfigError("config key 'generator.layer_model = \"smooth\"' needs "
+                              "'generator.output = \"shape_energy\"' and "
+                              "'generator.layer_degree' >= 1")
         ep_ref = float(stats.get("ep_ref", 100.0)) if stats else 100.0
         _energy_reference(g, d, stats, cfg.objective.name)
         return (TwoDGANGenerator(det.name, cfg.latent_dim, ep_ref=ep_ref, **g, **common),
