@@ -39,7 +39,7 @@ def executor(inputs: dict[str, Any], outputs: dict[str, Path], params: dict) -> 
 
 COMPONENT = Component(
     name="ingest",
-    version="1",
+    version="2",  # 2: stats.json layer_profile_curve
     inputs={},
     outputs={"examples": "Examples"},
     parameters={"src": None, "detector": "lhcb-ecal", "split": [0.8, 0.1, 0.1], "seed": 0,

@@ -266,3 +266,34 @@ def test_stats_record_the_mean_profile_along_each_axis():
     assert py[4] == pytest.approx(0.5) and py[6] == pytest.approx(0.5)
     assert pz[5] == pytest.approx(0.5) and pz[7] == pytest.approx(0.5)
     assert px.sum() == pytest.approx(1.0) and pz.sum() == pytest.approx(1.0)
+
+
+def test_stats_record_the_layer_profile_per_energy_bin():
+    """layer_profile_curve: the mean normalised layer profile in log-spaced primary-energy
+    bins (bins of fewer than 20 showers left out): built-in showers of 3.2-5 GeV peak in an
+    earlier layer than those of 200-310 GeV, as the shower maximum moves with log E; the
+    2D lhcb-ecal has none."""
+    from tfcalo.data import simulate
+
+    det = get_detector("cern-ecal")
+    rng = np.random.default_rng(0)
+    acc = StatsAccumulator(det)
+    energies = {}
+    for lo, hi in ((3.2, 5.0), (200.0, 310.0)):  # one bin each (edges 2 x 1.58^k GeV)
+        e = rng.uniform(lo, hi, (40, 1)).astype(np.float32)
+        s = simulate.cern_showers(e[:, 0], np.zeros((40, 3)), rng)
+        acc.add(s, e, np.ones(len(e), np.float32))
+        energies[lo] = (e, s)
+    acc.add(np.ones((5, 25, 25, 25), np.float32), np.full((5, 1), 30.0, np.float32),
+            np.ones(5, np.float32))  # 5 showers: a bin too small to count
+    curve = acc.result()["layer_profile_curve"]
+    assert curve["n"] == [40, 40]
+    low, high = (np.array(p) for p in curve["profiles"])
+    for (e, s), p, log_e in zip(energies.values(), (low, high), curve["log_energy_gev"],
+                                strict=True):
+        layers = s.sum(axis=(1, 2))
+        np.testing.assert_allclose(p, (layers / layers.sum(axis=1, keepdims=True)).mean(0),
+                                   rtol=1e-4, atol=1e-7)
+        assert log_e == pytest.approx(np.log(e).mean(), rel=1e-6)
+    assert np.argmax(high) >= np.argmax(low) + 2
+    assert "layer_profile_curve" not in StatsAccumulator(get_detector("lhcb-ecal")).result()

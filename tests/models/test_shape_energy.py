@@ -345,6 +345,43 @@ def test_smooth_layer_model_keeps_the_longitudinal_profile_out_of_the_networks_r
                 **CERN_CFG["generator"], **bad}}, stats)
 
 
+@pytest.mark.parametrize("layer_model", ["free", "smooth"])
+def test_energy_profiles_prior_starts_each_energy_at_its_own_depth(layer_model):
+    """shape_prior = "energy_profiles": an untrained generator's layer profile is the data's
+    at each shower's energy (interpolated in log E between the curve's points, constant
+    beyond), not the energy-averaged one; the transverse prior is unchanged."""
+    core = np.exp(-0.5 * ((np.arange(25) - 12) / 1.2) ** 2)
+    shallow = np.exp(-0.5 * ((np.arange(25) - 6) / 3.0) ** 2)
+    deep = np.exp(-0.5 * ((np.arange(25) - 14) / 4.0) ** 2)
+    curve = {"log_energy_gev": [np.log(5.0), np.log(200.0)],
+             "profiles": [shallow.tolist(), deep.tolist()]}
+    stats = {**CERN_STATS, "mean_profiles": [core.tolist(), core.tolist(), deep.tolist()],
+             "layer_profile_curve": curve}
+    gen = build("2dgan", "cern-ecal", {**CERN_CFG, "generator": {
+        **CERN_CFG["generator"], "shape_prior": "energy_profiles",
+        "layer_model": layer_model}}, stats).generator
+    z = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+
+    def layer_fractions(energy):
+        s = gen.physical(z, np.full((8, 1), energy, "float32")).numpy()
+        return (s.sum(axis=(1, 2)) / s.sum(axis=(1, 2, 3))[:, None]).mean(axis=0)
+
+    for energy, expected in ((2.0, shallow), (5.0, shallow), (200.0, deep), (500.0, deep)):
+        np.testing.assert_allclose(layer_fractions(energy), expected / expected.sum(),
+                                   atol=3e-3)
+    halfway = np.exp(0.5 * (np.log(np.maximum(shallow / shallow.sum(), 1e-6))
+                            + np.log(np.maximum(deep / deep.sum(), 1e-6))))
+    np.testing.assert_allclose(layer_fractions(np.sqrt(5.0 * 200.0)), halfway / halfway.sum(),
+                               atol=3e-3)
+    s = gen.physical(z, np.full((8, 1), 50.0, "float32")).numpy()
+    x = s.sum(axis=(2, 3)) / s.sum(axis=(1, 2, 3))[:, None]
+    np.testing.assert_allclose(x.mean(axis=0), core / core.sum(), atol=3e-3)
+    with pytest.raises(ConfigError, match="layer_profile_curve"):
+        build("2dgan", "cern-ecal", {**CERN_CFG, "generator": {
+            **CERN_CFG["generator"], "shape_prior": "energy_profiles"}},
+            {**stats, "layer_profile_curve": None})
+
+
 def test_profile_features_are_the_normalised_profiles_in_log_space():
     """One cell holding everything: its x, y and layer slices read ~1, every other slice
     (log(1e-4) + 4) / 4 ~ -1.3; the features do not change with the shower's energy; a 2DGAN

@@ -39,6 +39,9 @@ _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 OBSERVABLE_SAMPLE = 10_000
 #: Seed of the hash that picks that sample (independent of the split seed's stream).
 OBSERVABLE_SEED = 0x0B5E
+#: ``layer_profile_curve``: log-spaced primary-energy bins, and the fewest showers a bin needs
+LAYER_CURVE_BINS = 12
+LAYER_CURVE_MIN_COUNT = 20
 
 
 def parse_split(split: str | Sequence[float]) -> tuple[float, float, float]:
@@ -137,6 +140,11 @@ class StatsAccumulator:
         For image detectors ``mean_profiles``: one list per shower axis, the mean over showers
         with a positive sum of the fraction of the shower's energy in each slice along that
         axis (cern-ecal: x, y, layer; lhcb-ecal: y, x), the ``shape_prior`` of generators.
+        For detectors with layers ``layer_profile_curve``: the same mean layer profile in
+        :data:`LAYER_CURVE_BINS` log-spaced bins of the primary energy over the detector's
+        range, ``{"log_energy_gev": [mean log E (GeV) per bin], "profiles": [[fraction per
+        layer], ...], "n": [...]}`` (bins of at least :data:`LAYER_CURVE_MIN_COUNT`
+        showers; absent with fewer than two): the shower maximum moves deeper with log E.
     """
 
     def __init__(self, detector: Detector, observables: bool = False) -> None:
@@ -157,6 +165,14 @@ class StatsAccumulator:
         self.profiles = ([np.zeros(n) for n in detector.shower_shape]
                          if detector.kind != "tabular" else None)
         self.n_profiled = 0
+        self.layer_curve = None  # (edges GeV, sums (bins, layers), sum of log E, n)
+        if detector.layer_axis is not None:
+            corners = np.array(detector.condition_ranges, np.float64).T  # (2, n_conditions)
+            lo, hi = self._energy_gev(corners)
+            self.layer_curve = (np.geomspace(max(lo, 1e-3), hi, LAYER_CURVE_BINS + 1),
+                                np.zeros((LAYER_CURVE_BINS,
+                                          detector.shower_shape[detector.layer_axis])),
+                                np.zeros(LAYER_CURVE_BINS), np.zeros(LAYER_CURVE_BINS))
 
     def primary_energy(self, conditions: np.ndarray) -> np.ndarray | None:
         """Primary energy per example in the shower energy unit, or None (tabular)."""
@@ -191,7 +207,7 @@ class StatsAccumulator:
         if self.comp is not None:
             self.comp.add(flat)
         if self.profiles is not None:
-            self._add_profiles(showers, total)
+            self._add_profiles(showers, total, conditions)
         self.weights.add(weights)
         self.n_negative_weights += int((weights < 0).sum())
         self.max_cell = max(self.max_cell, float(flat.max()))
@@ -202,14 +218,24 @@ class StatsAccumulator:
         hi = np.array([r[1] for r in self.detector.condition_ranges])
         self.out_of_range += ((conditions < lo) | (conditions > hi)).sum(axis=0)
 
-    def _add_profiles(self, showers: np.ndarray, total: np.ndarray) -> None:
+    def _add_profiles(self, showers: np.ndarray, total: np.ndarray,
+                      conditions: np.ndarray) -> None:
         keep = total > 0
         if not keep.any():
             return
         axes = range(1, showers.ndim)
         for axis, acc in enumerate(self.profiles):  # projections first: no copy of the chunk
             proj = showers.sum(axis=tuple(a for a in axes if a != axis + 1), dtype=np.float64)
-            acc += (proj[keep] / total[keep, None]).sum(axis=0)
+            fractions = proj[keep] / total[keep, None]
+            acc += fractions.sum(axis=0)
+            if axis == self.detector.layer_axis:
+                edges, sums, log_e, n = self.layer_curve
+                e = self._energy_gev(conditions[keep])
+                ok = e > 0
+                which = np.clip(np.digitize(e[ok], edges) - 1, 0, len(n) - 1)
+                np.add.at(sums, which, fractions[ok])
+                np.add.at(log_e, which, np.log(e[ok]))
+                np.add.at(n, which, 1)
         self.n_profiled += int(keep.sum())
 
     def _sample_observables(self, showers: np.ndarray, conditions: np.ndarray,
@@ -254,6 +280,13 @@ class StatsAccumulator:
             out["sf_intercept"] = float((sy - slope * sx) / n)
         if self.profiles is not None and self.n_profiled:
             out["mean_profiles"] = [(p / self.n_profiled).tolist() for p in self.profiles]
+        if self.layer_curve is not None:
+            _, sums, log_e, n = self.layer_curve
+            ok = n >= LAYER_CURVE_MIN_COUNT
+            if ok.sum() >= 2:
+                out["layer_profile_curve"] = {
+                    "log_energy_gev": (log_e[ok] / n[ok]).tolist(),
+                    "profiles": (sums[ok] / n[ok, None]).tolist(), "n": n[ok].astype(int).tolist()}
         out["out_of_range"] = {name: int(c) for name, c in
                                zip(det.condition_names, self.out_of_range, strict=True)}
         if self.obs_on and self.obs_names:

@@ -69,7 +69,8 @@ class TwoDGANGenerator:
     # per energy bin (stats.json sampling_fraction_curve), interpolated in log E
     sf_reference: str = "median"
     # "shape_energy": "none", or "profiles": the logits start at the product of the training
-    # data's mean profiles per axis (stats.json mean_profiles)
+    # data's mean profiles per axis (stats.json mean_profiles), or "energy_profiles": the
+    # same with the layer profile at each shower's energy (stats.json layer_profile_curve)
     shape_prior: str = "none"
     # "transpose" (published) or "resize" (nearest-neighbour upsampling + convolution)
     upsampling: str = "transpose"

@@ -336,7 +336,7 @@ GENERATOR_OUTPUTS = ("cells", "shape_energy")
 
 def _interp_log_energy(detector, conditions, x, y):
     """Piecewise-linear interpolation of points (x = log E in GeV, y) at each row's primary
-    energy, constant beyond the end points, (B,) (tf)."""
+    energy, constant beyond the end points, (B,) (tf); y of shape (n, k) gives (B, k)."""
     x = tf.constant(x, tf.float32)
     y = tf.constant(y, tf.float32)
     scale = 1000.0 if detector.name == "lhcb-ecal" else 1.0  # MeV -> GeV
@@ -346,6 +346,8 @@ def _interp_log_energy(detector, conditions, x, y):
     x0, x1 = tf.gather(x, hi - 1), tf.gather(x, hi)
     y0, y1 = tf.gather(y, hi - 1), tf.gather(y, hi)
     w = tf.clip_by_value((log_e - x0) / tf.maximum(x1 - x0, 1e-9), 0.0, 1.0)
+    if len(y.shape) == 2:  # a vector per point: (B, k)
+        w = w[:, None]
     return y0 + w * (y1 - y0)
 
 
@@ -402,8 +404,10 @@ def shape_times_energy(detector, logits, delta, conditions, sf_ref):
     return shape * tf.reshape(total, tf.concat([[-1], tf.ones(tf.rank(logits) - 1, tf.int32)], 0))
 
 
-#: Generator ``shape_prior`` choices: "none", or "profiles" (:func:`profile_log_prior`).
-SHAPE_PRIORS = ("none", "profiles")
+#: Generator ``shape_prior`` choices: "none", "profiles" (:func:`profile_log_prior`), or
+#: "energy_profiles": the same with the layer profile at each shower's energy
+#: (:func:`layer_log_prior`).
+SHAPE_PRIORS = ("none", "profiles", "energy_profiles")
 
 
 def profile_log_prior(profiles, shower_shape) -> np.ndarray | None:
@@ -470,6 +474,17 @@ def layered_logits(cell_logits, layer_logits):
     """
     transverse = cell_logits - tf.reduce_logsumexp(cell_logits, axis=(1, 2), keepdims=True)
     return transverse + tf.nn.log_softmax(layer_logits, axis=-1)[:, None, None, :]
+
+
+def layer_log_prior(detector, conditions, layer_curve):
+    """(B, Z) log of the data's mean fraction of a shower per layer at each row's primary
+    energy (tf): ``layer_curve`` = [log E (GeV) points, increasing; one profile (Z
+    fractions) per point] (stats.json ``layer_profile_curve``), the log profiles
+    interpolated linearly in log E, constant beyond the end points, floored at 1e-6."""
+    profiles = np.asarray(layer_curve[1], np.float64)
+    profiles = profiles / np.maximum(profiles.sum(axis=1, keepdims=True), 1e-30)
+    return _interp_log_energy(detector, conditions, layer_curve[0],
+                              np.log(np.maximum(profiles, 1e-6)))
 
 
 def deposit_ratio(detector, showers, conditions, sf_ref):

@@ -30,6 +30,7 @@ from tfcalo.models.layers import (
     energy_critic_mlp,
     energy_delta,
     layer_head,
+    layer_log_prior,
     layered_logits,
     legendre_basis,
     nominal_deposit,
@@ -76,6 +77,9 @@ class TwoDGANGenerator(GeneratorBase):
             (:func:`tfcalo.models.layers.energy_head`).
         shape_profiles: optional mean profiles per axis of the training data: "shape_energy"
             logits start at their product (:func:`tfcalo.models.layers.profile_log_prior`).
+        layer_curve: optional [log E points, layer profiles] of the training data: the
+            prior's layer profile is then the data's at each shower's energy
+            (:func:`tfcalo.models.layers.layer_log_prior`; needs ``shape_profiles``).
         upsampling: one of :data:`UPSAMPLING`.
         layer_model, layer_degree: "shape_energy" only. "free": one softmax over all cells;
             "smooth": each shower's fraction per layer is the prior's layer profile (flat
@@ -90,6 +94,7 @@ class TwoDGANGenerator(GeneratorBase):
                  sf_ref: float = 0.0, energy_head: str = "mlp", sf_curve: list | None = None,
                  shape_profiles: list | None = None, upsampling: str = "transpose",
                  layer_model: str = "free", layer_degree: int = 4,
+                 layer_curve: list | None = None,
                  condition_norm: dict | None = None,
                  shower_transform: dict | None = None, **kwargs):
         super().__init__(detector, latent_dim, condition_norm, shower_transform, **kwargs)
@@ -108,6 +113,9 @@ class TwoDGANGenerator(GeneratorBase):
                              f"{layer_model!r} with {output!r}, degree {layer_degree}")
         self.shape_profiles = shape_profiles or None
         self.log_prior = profile_log_prior(self.shape_profiles, self.detector.shower_shape)
+        if layer_curve and self.log_prior is None:
+            raise ValueError("2DGAN generator layer_curve needs shape_profiles")
+        self.layer_curve = layer_curve or None
         self.n = self.detector.shower_shape[0]
         self.seed_channels = int(seed_channels)
         self.conditioning = conditioning
@@ -136,8 +144,10 @@ class TwoDGANGenerator(GeneratorBase):
         if layer_model == "smooth":
             self.layer_head = layer_head(self.layer_degree)
             self.layer_basis = legendre_basis(self.n, self.layer_degree)
-            self.layer_prior = (self.log_prior.mean(axis=(0, 1)) if self.log_prior is not None
-                                else np.zeros(self.n, np.float32))
+        # the prior's own layer part (log profile + a constant), replaced per shower by the
+        # energy's with a layer_curve
+        self.layer_prior = (self.log_prior.mean(axis=(0, 1)) if self.log_prior is not None
+                            else np.zeros(self.n, np.float32))
         if output == "shape_energy":
             self.energy_head = make_energy_head(energy_head, latent_dim,
                                                 spread_reference=bool(sf_curve and len(sf_curve) > 2))
@@ -146,19 +156,24 @@ class TwoDGANGenerator(GeneratorBase):
                         "ep_ref": ep_ref, "output": output, "sf_ref": self.sf_ref,
                         "energy_head": energy_head, "sf_curve": self.sf_curve,
                         "shape_profiles": self.shape_profiles, "upsampling": upsampling,
-                        "layer_model": layer_model, "layer_degree": self.layer_degree}
+                        "layer_model": layer_model, "layer_degree": self.layer_degree,
+                        "layer_curve": self.layer_curve}
 
     def physical(self, noise, conditions, training=None):
         if self.output_kind == "cells":
             return super().physical(noise, conditions, training)
         cond_norm = self.cond_norm(conditions)
         logits = self._volume(noise, conditions, cond_norm, training)
+        layer_prior = self.layer_prior  # (Z,), or (B, Z) at each shower's energy
         if self.log_prior is not None:
             logits = logits + self.log_prior
+            if self.layer_curve:
+                layer_prior = layer_log_prior(self.detector, conditions, self.layer_curve)
+                logits = logits + (layer_prior - self.layer_prior)[:, None, None, :]
         h = tf.concat([noise, cond_norm], axis=-1)
         if self.layer_model == "smooth":
             coefficients = self.layer_head(h, training=training)  # (B, degree)
-            logits = layered_logits(logits, self.layer_prior + tf.matmul(
+            logits = layered_logits(logits, layer_prior + tf.matmul(
                 coefficients, self.layer_basis, transpose_b=True))
         delta = energy_delta(self.energy_head, h, self.detector, conditions, self.sf_curve,
                              training)

@@ -179,13 +179,22 @@ def _energy_reference(g: dict, d: dict, stats: dict, objective: str) -> None:
     if prior not in SHAPE_PRIORS:
         raise ConfigError(f"config key 'generator.shape_prior' must be one of "
                           f"{', '.join(SHAPE_PRIORS)}, not {prior!r}")
-    if prior == "profiles":
+    if prior in ("profiles", "energy_profiles"):
         profiles = (stats or {}).get("mean_profiles")
+        needs = "mean_profiles"
+        if prior == "energy_profiles":
+            curve = (stats or {}).get("layer_profile_curve")
+            needs = "mean_profiles and layer_profile_curve"
+            if not curve:
+                profiles = None
         if g["output"] != "shape_energy" or not profiles:
-            raise ConfigError("config key 'generator.shape_prior = \"profiles\"' needs "
+            raise ConfigError(f"config key 'generator.shape_prior = \"{prior}\"' needs "
                               "'generator.output = \"shape_energy\"' and a dataset whose "
-                              "stats.json records mean_profiles (re-ingest it)")
+                              f"stats.json records {needs} (re-ingest it)")
         g["shape_profiles"] = [list(p) for p in profiles]
+        if prior == "energy_profiles":
+            g["layer_curve"] = [list(curve["log_energy_gev"]),
+                                [list(p) for p in curve["profiles"]]]
 
 
 def reference_sampling_fraction(stats: dict) -> float:
