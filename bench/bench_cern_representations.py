@@ -10,6 +10,12 @@ component on its test split) with a few keys overridden and the same number of e
 - ``shape-prior-resize``: the preset with the generator's branches upsampling by
   nearest-neighbour resize + convolution instead of transposed convolutions (no
   checkerboard overlap);
+- ``smooth-layers``: the preset with ``generator.layer_model = "smooth"``: the fraction per
+  layer is the prior's layer profile times exp(a per-shower Legendre polynomial of the
+  depth), the branches shape each layer transversally only;
+- ``smooth-layers-resize``: both changes;
+- ``smooth-energy-prior``: ``smooth-layers`` with ``shape_prior = "energy_profiles"`` (the
+  prior's layer profile is the data's at each shower's energy);
 - ``shape-uniform``: the same without the profile prior (logits start near 0: a uniform
   volume);
 - ``cells-log``: the published 2DGAN's way: the generator makes every cell's energy, in
@@ -40,6 +46,10 @@ CELLS = [f"{G}.output=\"cells\"", f"{G}.shape_prior=\"none\"", f"{D}.energy_inpu
 ROWS = {
     "shape-prior": [],
     "shape-prior-resize": [f"{G}.upsampling=\"resize\""],
+    "smooth-layers": [f"{G}.layer_model=\"smooth\""],
+    "smooth-layers-resize": [f"{G}.layer_model=\"smooth\"", f"{G}.upsampling=\"resize\""],
+    "smooth-energy-prior": [f"{G}.layer_model=\"smooth\"",
+                            f"{G}.shape_prior=\"energy_profiles\""],
     "shape-uniform": [f"{G}.shape_prior=\"none\""],
     "cells-log": CELLS,
     "cells-power": [*CELLS, f"{M}.transform.mode=\"power\""],
