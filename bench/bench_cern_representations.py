@@ -14,6 +14,8 @@ component on its test split) with a few keys overridden and the same number of e
   layer is the prior's layer profile times exp(a per-shower Legendre polynomial of the
   depth), the branches shape each layer transversally only;
 - ``smooth-layers-resize``: both changes;
+- ``smooth-profile-heavy``: ``smooth-layers`` with the profile critic's loss weighted 4x the
+  image critic's (``objective.profile_weight = 24``);
 - ``smooth-energy-prior``: ``smooth-layers`` with ``shape_prior = "energy_profiles"`` (the
   prior's layer profile is the data's at each shower's energy);
 - ``shape-uniform``: the same without the profile prior (logits start near 0: a uniform
@@ -48,6 +50,7 @@ ROWS = {
     "shape-prior-resize": [f"{G}.upsampling=\"resize\""],
     "smooth-layers": [f"{G}.layer_model=\"smooth\""],
     "smooth-layers-resize": [f"{G}.layer_model=\"smooth\"", f"{G}.upsampling=\"resize\""],
+    "smooth-profile-heavy": [f"{G}.layer_model=\"smooth\"", f"{M}.objective.profile_weight=24.0"],
     "smooth-energy-prior": [f"{G}.layer_model=\"smooth\"",
                             f"{G}.shape_prior=\"energy_profiles\""],
     "shape-uniform": [f"{G}.shape_prior=\"none\""],

@@ -410,8 +410,8 @@ def test_profile_features_are_the_normalised_profiles_in_log_space():
 
 def test_2dgan_profile_critic_judges_the_profiles_with_its_own_loss():
     """score_profile moves when the layer profile changes and not when the shower is scaled;
-    its BCE terms carry the image critic's adv_weight (both train the shape); it needs a
-    hinge or bce objective."""
+    its BCE terms carry the image critic's adv_weight (both train the shape) unless
+    objective.profile_weight gives their own; it needs a hinge or bce objective."""
     from tfcalo.training.objectives import make_objective
 
     cfg = {**CERN_CFG, "discriminator": {**CERN_CFG["discriminator"], "profile_critic": True}}
@@ -432,5 +432,11 @@ def test_2dgan_profile_critic_judges_the_profiles_with_its_own_loss():
                                3.0 * (np.log1p(np.exp(-p_r)) + np.log1p(np.exp(p_f))), rtol=1e-5)
     g_terms = bce.generator_terms(critic, b, None, None, ep, None, False)
     np.testing.assert_allclose(g_terms["profile"], 3.0 * np.log1p(np.exp(-p_f)), rtol=1e-5)
+    heavy = make_objective("bce", adv_weight=3.0, profile_weight=12.0)  # its own weight
+    np.testing.assert_allclose(heavy.critic_terms(critic, a, b, None, None, ep, None, None,
+                                                  False)["profile"], 4.0 * terms["profile"],
+                               rtol=1e-5)
+    np.testing.assert_allclose(heavy.generator_terms(critic, b, None, None, ep, None, False)[
+        "profile"], 4.0 * g_terms["profile"], rtol=1e-5)
     with pytest.raises(ConfigError, match="profile_critic"):
         build("2dgan", "cern-ecal", {**cfg, "objective": {"name": "wgan-gp"}}, CERN_STATS)

@@ -29,6 +29,8 @@ class ObjectiveConfig:
     adv_weight: float = 1.0
     ep_weight: float = 0.0
     etot_weight: float = 0.0
+    # the 2DGAN profile critic's weight (0: adv_weight)
+    profile_weight: float = 0.0
 
 
 @dataclass

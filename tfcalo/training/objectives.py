@@ -83,12 +83,13 @@ class Objective:
 
     def __init__(self, gp_weight: float = 10.0, one_sided: bool = False, adv_weight: float = 1.0,
                  ep_weight: float = 0.0, etot_weight: float = 0.0, sf_slope: float = 1.0,
-                 critic_dim: int = 1):
+                 critic_dim: int = 1, profile_weight: float = 0.0):
         self.gp_weight = float(gp_weight)
         self.one_sided = bool(one_sided)
         self.adv_weight = float(adv_weight)
         self.ep_weight = float(ep_weight)
         self.etot_weight = float(etot_weight)
+        self.profile_weight = float(profile_weight) or self.adv_weight
         self.sf_slope = float(sf_slope)
         self.critic_out_dim = 1
 
@@ -156,13 +157,13 @@ class Objective:
 def _side_critics(objective, out):
     """(term name, output key, weight) of the side critics present in a critic's output:
     ``score_energy`` (the deposit, weight 1: with a shape-only image critic it alone trains
-    the deposit) and ``score_profile`` (the normalised profiles, weighted like the image
-    critic: both train the shape)."""
+    the deposit) and ``score_profile`` (the normalised profiles, weight ``profile_weight``,
+    by default the image critic's: both train the shape)."""
     sides = []
     if "score_energy" in out:
         sides.append(("energy", "score_energy", 1.0))
     if "score_profile" in out:
-        sides.append(("profile", "score_profile", objective.adv_weight))
+        sides.append(("profile", "score_profile", objective.profile_weight))
     return sides
 
 
