@@ -208,6 +208,15 @@ def assert_sampling_fraction_per_bin(generated: np.ndarray, deposit: np.ndarray,
                                             f"{bins[b + 1]:.0f} GeV off by {ratio - 1:+.1%}")
 
 
+def deposits_generated_by_name(name: str, energy: float, n: int, key: str) -> np.ndarray:
+    """Per-shower deposits (the file's energy unit) of ``tfcalo generate NAME -n N --energy E
+    -o showers.h5`` run in the current directory; ``key`` is the file's shower dataset."""
+    result = invoke("generate", name, "-n", n, "--energy", energy, "-o", "showers.h5")
+    assert result.exit_code == 0, result.output
+    with h5py.File("showers.h5", "r") as f:
+        return f[key][:].reshape(n, -1).sum(axis=1)
+
+
 def _test_split_slice(shared_data: Path):
     """(conditions (N, 6), deposits (N,) MeV, energies (N,) GeV) of the first N_TEST showers
     of the test split the g4 preset's ingest makes (its seed and fractions)."""
@@ -236,10 +245,7 @@ def test_shipped_lhcb_generator_has_geant4_sampling_fraction(shared_data, tmp_pa
 
 def test_shipped_lhcb_generator_works_by_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = invoke("generate", LHCB, "-n", 20, "--energy", 50, "-o", "showers.h5")
-    assert result.exit_code == 0, result.output
-    with h5py.File("showers.h5", "r") as f:
-        deposits = f["EnergyDeposit"][:].reshape(20, -1).sum(axis=1)
+    deposits = deposits_generated_by_name(LHCB, 50, 20, "EnergyDeposit")
     # 50 GeV at Geant4's sampling fraction 0.1755 (README of ../shared/data), in MeV
     assert np.all(np.abs(deposits / (50e3 * 0.1755) - 1) < 0.1)
     sampler = load_sampler(LHCB)
@@ -276,10 +282,7 @@ def test_shipped_cern_ensemble_has_geant4_sampling_fraction(shared_data, tmp_pat
 
 def test_shipped_cern_ensemble_works_by_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = invoke("generate", CERN, "-n", 20, "--energy", 100, "-o", "showers.h5")
-    assert result.exit_code == 0, result.output
-    with h5py.File("showers.h5", "r") as f:
-        deposits = f["ECAL"][:].reshape(20, -1).sum(axis=1)
+    deposits = deposits_generated_by_name(CERN, 100, 20, "ECAL")
     # 100 GeV at Geant4's sampling fraction 0.024 (README of ../shared/data): within 15 %
     assert np.all(np.abs(deposits / (100 * 0.024) - 1) < 0.15)
     assert CERN in invoke("models").output

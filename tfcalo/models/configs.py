@@ -54,6 +54,15 @@ class TransformConfig:
     power: float = 0.5
 
 
+#: 2DGAN ``generator.upsampling``: how each branch upsamples its 5x5 image to 30x30,
+#: "transpose" (the published Conv2DTranspose, stride 3 then 2) or "resize" (nearest-neighbour
+#: UpSampling2D then a stride-1 Conv2D, kernel 5: no uneven kernel overlap, no checkerboard)
+UPSAMPLING = ("transpose", "resize")
+#: 2DGAN ``generator.layer_model`` ("shape_energy" output): "free" (one softmax over all
+#: cells) or "smooth" (:func:`tfcalo.models.layers.layered_logits`)
+LAYER_MODELS = ("free", "smooth")
+
+
 @dataclass
 class TwoDGANGenerator:
     """Three-branch 2DGAN generator; ``conditioning`` multiply (noise * Ep/Ep_ref) or concat."""

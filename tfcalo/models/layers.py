@@ -439,11 +439,6 @@ def profile_log_prior(profiles, shower_shape) -> np.ndarray | None:
     return prior.astype(np.float32)
 
 
-#: Generator ``layer_model`` choices (volume showers, "shape_energy" output): "free" (one
-#: softmax over all cells) or "smooth" (:func:`layered_logits`).
-LAYER_MODELS = ("free", "smooth")
-
-
 def legendre_basis(n: int, degree: int) -> np.ndarray:
     """(n, degree) float32: Legendre polynomials P_1 ... P_degree at n points evenly spaced
     on [-1, 1] (the layers, front to back): a smooth basis for per-shower changes of the

@@ -20,9 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcalo.models.configs import LAYER_MODELS, UPSAMPLING
 from tfcalo.models.layers import (
     GENERATOR_OUTPUTS,
-    LAYER_MODELS,
     CriticBase,
     GeneratorBase,
     batch_norm,
@@ -42,10 +42,6 @@ from tfcalo.models.layers import (
 from tfcalo.models.layers import energy_head as make_energy_head
 
 # Permutations of (x, y, z): the last entry is the axis that becomes channels.
-#: How each branch upsamples its 5x5 image to 30x30: "transpose" (the published
-#: Conv2DTranspose, stride 3 then 2) or "resize" (nearest-neighbour UpSampling2D then a
-#: stride-1 Conv2D, kernel 5: no uneven kernel overlap, so no checkerboard pattern)
-UPSAMPLING = ("transpose", "resize")
 _VIEWS = ((1, 2, 0), (0, 2, 1), (0, 1, 2))
 
 
@@ -80,7 +76,7 @@ class TwoDGANGenerator(GeneratorBase):
         layer_curve: optional [log E points, layer profiles] of the training data: the
             prior's layer profile is then the data's at each shower's energy
             (:func:`tfcalo.models.layers.layer_log_prior`; needs ``shape_profiles``).
-        upsampling: one of :data:`UPSAMPLING`.
+        upsampling: one of :data:`tfcalo.models.configs.UPSAMPLING`.
         layer_model, layer_degree: "shape_energy" only. "free": one softmax over all cells;
             "smooth": each shower's fraction per layer is the prior's layer profile (flat
             without one) times exp of a Legendre polynomial of degree ``layer_degree`` in

@@ -32,13 +32,20 @@ from pathlib import Path
 from tfcalo.config import deep_merge, from_dict, to_dict
 from tfcalo.detectors import Detector, get_detector
 from tfcalo.errors import ArtifactError, ConfigError, nearest, unknown_name
-from tfcalo.models.configs import CONFIG_CLASSES, MODEL_KINDS, MODEL_NAMES
+from tfcalo.models.configs import (
+    CONFIG_CLASSES,
+    LAYER_MODELS,
+    MODEL_KINDS,
+    MODEL_NAMES,
+    UPSAMPLING,
+)
 from tfcalo.training.run_record import GENERATOR_WEIGHTS, read_run
 
 _CHOICES = {"objective.name": ("bce", "hinge", "wgan-gp", "cramer"),
             "transform.mode": ("log", "power", "linear"),
             "generator.conditioning": ("multiply", "concat"),
-            "discriminator.aux_mode": ("multi-task", "two-step")}
+            "discriminator.aux_mode": ("multi-task", "two-step"),
+            "generator.upsampling": UPSAMPLING, "generator.layer_model": LAYER_MODELS}
 
 
 def _check_model(name: str, detector: Detector) -> None:
@@ -89,15 +96,8 @@ def _networks(name: str, det: Detector, cfg, stats: dict, out_dim: int):
               "shower_transform": shower_transform_args(det, stats, to_dict(cfg.transform))}
     g, d = to_dict(cfg.generator), to_dict(cfg.discriminator)
     if name == "2dgan":
-        from tfcalo.models.layers import LAYER_MODELS
-        from tfcalo.models.twod_gan import UPSAMPLING, TwoDGANDiscriminator, TwoDGANGenerator
+        from tfcalo.models.twod_gan import TwoDGANDiscriminator, TwoDGANGenerator
 
-        if g["upsampling"] not in UPSAMPLING:
-            raise ConfigError(f"config key 'generator.upsampling' must be one of "
-                              f"{', '.join(UPSAMPLING)}, not {g['upsampling']!r}")
-        if g["layer_model"] not in LAYER_MODELS:
-            raise ConfigError(f"config key 'generator.layer_model' must be one of "
-                              f"{', '.join(LAYER_MODELS)}, not {g['layer_model']!r}")
         if g["layer_model"] == "smooth" and (g["output"] != "shape_energy"
                                              or g["layer_degree"] < 1):
             raise ConfigError("config key 'generator.layer_model = \"smooth\"' needs "
