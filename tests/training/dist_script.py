@@ -28,6 +28,10 @@ CASES = {  # objective -> (model, detector, config)
                                        "generator": {"hidden": [8]}, "discriminator": {"hidden": [8]}}),
     "hinge": ("sagan", "lhcb-ecal", {"latent_dim": 3, "generator": {"filters": 2},
                                      "discriminator": {"filters": 2, "hidden": 4}}),
+    # the generator's moment-matching loss (global conditional means, sWeights in the batch)
+    "hinge-moments": ("sagan", "lhcb-ecal", {"latent_dim": 3, "generator": {"filters": 2},
+                                             "discriminator": {"filters": 2, "hidden": 4},
+                                             "objective": {"moment_weight": 10.0}}),
     "bce": ("cramer", "rich-pid", {"latent_dim": 3, "objective": {"name": "bce"},
                                    "generator": {"hidden": [8]}, "discriminator": {"hidden": [8]}}),
 }

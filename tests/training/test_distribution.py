@@ -46,10 +46,10 @@ def test_two_replicas_equal_one_device_and_noise_differs(tmp_path):
     out = tmp_path / "eq.npz"
     _check(_run(["equivalence", str(out)]))
     arrays = np.load(out)
-    assert _compare(arrays) == {"bce", "hinge", "wgan-gp", "cramer"}
+    assert _compare(arrays) == {"bce", "hinge", "wgan-gp", "cramer", "hinge-moments"}
     # the step really trained (generator and critic weights moved), with a negative weight
     # in the batch
-    for objective in ("bce", "hinge", "wgan-gp", "cramer"):
+    for objective in ("bce", "hinge", "wgan-gp", "cramer", "hinge-moments"):
         gen_moved, critic_moved = arrays[f"moved/{objective}"]
         assert gen_moved > 1e-5 and critic_moved > 1e-5, (objective, gen_moved, critic_moved)
     noise = arrays["replica_noise"]

@@ -174,13 +174,6 @@ class StatsAccumulator:
                                           detector.shower_shape[detector.layer_axis])),
                                 np.zeros(LAYER_CURVE_BINS), np.zeros(LAYER_CURVE_BINS))
 
-    def primary_energy(self, conditions: np.ndarray) -> np.ndarray | None:
-        """Primary energy per example in the shower energy unit, or None (tabular)."""
-        if self.detector.kind == "tabular":
-            return None
-        e0 = self._energy_gev(conditions)
-        return e0 * 1000.0 if self.detector.name == "lhcb-ecal" else e0
-
     def _energy_gev(self, conditions: np.ndarray) -> np.ndarray:
         """Primary energy in GeV, NaN for tabular detectors."""
         from tfcalo.physics import primary_energy_gev
@@ -202,24 +195,27 @@ class StatsAccumulator:
             self._sample_observables(showers, conditions, index)
         flat = showers.reshape(len(showers), -1)
         total = flat.sum(axis=1, dtype=np.float64)
+        e_gev = self._energy_gev(conditions)
         self.cond.add(conditions)
         self.total.add(total)
         if self.comp is not None:
             self.comp.add(flat)
         if self.profiles is not None:
-            self._add_profiles(showers, total, conditions)
+            self._add_profiles(showers, total, e_gev)
         self.weights.add(weights)
         self.n_negative_weights += int((weights < 0).sum())
         self.max_cell = max(self.max_cell, float(flat.max()))
-        e0 = self.primary_energy(conditions)
-        if e0 is not None:
+        if self.detector.kind != "tabular":  # primary energy in the shower energy unit
+            e0 = e_gev * 1000.0 if self.detector.name == "lhcb-ecal" else e_gev
             self.fit += [len(e0), e0.sum(), total.sum(), (e0 * e0).sum(), (e0 * total).sum()]
         lo = np.array([r[0] for r in self.detector.condition_ranges])
         hi = np.array([r[1] for r in self.detector.condition_ranges])
         self.out_of_range += ((conditions < lo) | (conditions > hi)).sum(axis=0)
 
     def _add_profiles(self, showers: np.ndarray, total: np.ndarray,
-                      conditions: np.ndarray) -> None:
+                      e_gev: np.ndarray) -> None:
+        """Accumulate the chunk's normalised profiles and, along the layer axis, the layer
+        profile per energy bin (``total`` (N,) deposits, ``e_gev`` (N,) primary energies)."""
         keep = total > 0
         if not keep.any():
             return
@@ -230,7 +226,7 @@ class StatsAccumulator:
             acc += fractions.sum(axis=0)
             if axis == self.detector.layer_axis:
                 edges, sums, log_e, n = self.layer_curve
-                e = self._energy_gev(conditions[keep])
+                e = e_gev[keep]
                 ok = e > 0
                 which = np.clip(np.digitize(e[ok], edges) - 1, 0, len(n) - 1)
                 np.add.at(sums, which, fractions[ok])

@@ -31,6 +31,9 @@ class ObjectiveConfig:
     etot_weight: float = 0.0
     # the 2DGAN profile critic's weight (0: adv_weight)
     profile_weight: float = 0.0
+    # generator's moment-matching loss (tfcalo.models.moments; 0: off): the mean profiles and
+    # standardised deposit moments at each energy against the real batch's
+    moment_weight: float = 0.0
 
 
 @dataclass

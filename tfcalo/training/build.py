@@ -86,6 +86,11 @@ def resolve_config(name: str, detector: str | Detector, config: dict | None):
                               f"{value!r} (did you mean '{nearest(str(value), choices)}'?)")
     if cfg.latent_dim < 1 or cfg.critic_steps < 1:
         raise ConfigError("config keys 'latent_dim' and 'critic_steps' must be at least 1")
+    if cfg.objective.moment_weight < 0 or (cfg.objective.moment_weight > 0
+                                           and det.kind == "tabular"):
+        raise ConfigError(f"config key 'objective.moment_weight' must be >= 0 and needs a "
+                          f"calorimeter (showers with profiles), not {det.name} with "
+                          f"{cfg.objective.moment_weight}")
     return cfg
 
 

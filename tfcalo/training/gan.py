@@ -29,7 +29,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfcalo.training.objectives import Objective, global_weight_sum, weighted_share
+from tfcalo.models.moments import energy_basis, moment_features
+from tfcalo.training.objectives import (
+    Objective,
+    global_weight_sum,
+    moment_matching_share,
+    weighted_share,
+)
 
 #: Noise draw kinds and the integer tag folded into their stateless seed: every kind gets its
 #: own stream, so the Cramér objective's two generated samples ("latent", "latent2") are
@@ -174,6 +180,8 @@ class ConditionalGAN(keras.Model):
                                                   training=False)[1])
         if self.aux is not None and self.aux.get("mode") == "multi-task":
             keys.add("d_aux")
+        if self.objective.moment_weight > 0:
+            keys.add("g_moments")
         self._trackers = {k: keras.metrics.Mean(name=k) for k in sorted(keys)}
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
@@ -290,6 +298,8 @@ class ConditionalGAN(keras.Model):
             fake, fake2 = self.fakes(conditions, self.critic_steps)
             g_loss, g_logs = self.objective.generator_loss(
                 self.discriminator, real, fake, conditions, weights, den, fake2)
+            if self.objective.moment_weight > 0:
+                g_loss = g_loss + self._moment_loss(real, fake, conditions, weights, den, g_logs)
         grads = tape.gradient(g_loss, g_vars)
         self.g_optimizer.apply(grads, g_vars)
         logs.update(g_logs)
@@ -299,6 +309,19 @@ class ConditionalGAN(keras.Model):
             reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [logs[k] for k in keys])
             logs = dict(zip(keys, reduced, strict=False))
         return self._track(logs)
+
+    def _moment_loss(self, real, fake, conditions, weights, den, logs: dict):
+        """``moment_weight`` x this replica's share of the moment-matching loss; logs its value
+        as ``g_moments`` (divided by the replica count: the logs are summed over replicas)."""
+        share, value = moment_matching_share(
+            moment_features(self.generator, real, conditions),
+            moment_features(self.generator, fake, conditions),
+            energy_basis(self.detector, conditions), weights, den)
+        ctx = tf.distribute.get_replica_context()
+        replicas = float(ctx.num_replicas_in_sync) if ctx is not None else 1.0
+        logs["g_moments"] = self.objective.moment_weight * value / replicas
+        logs["g_loss"] = logs["g_loss"] + self.objective.moment_weight * share
+        return self.objective.moment_weight * share
 
     # ------------------------------------------------------------------ regressor (SAGAN)
     def freeze_regressor(self, frozen: bool = True) -> None:

@@ -20,6 +20,9 @@ Objectives (``make_objective(name, ...)``):
 - ``hinge``: critic ``relu(1 - s_r) + relu(1 + s_f)``, generator ``-s_f``.
 - ``wgan-gp``: critic ``s_f - s_r + gp * GP``, generator ``-s_f``; GP = (|grad| - 1)^2
   (two-sided) or relu(|grad| - 1)^2 (one-sided) at x^ = e*x_r + (1-e)*x_f, e ~ U(0, 1).
+- every objective: with ``moment_weight`` > 0 the generator also pays ``moment_weight *``
+  :func:`moment_matching_share` (the conditional means of the showers' profiles and deposit
+  against the real batch's; the train step computes it).
 - ``cramer``: f(x) = |h(x) - h(x_g')| - |h(x)| with a second independent generated sample
   x_g'; generator loss (surrogate) f(x_r) - f(x_g); critic loss its negative + gp * GP of f.
 """
@@ -65,6 +68,51 @@ def weighted_share(values: tf.Tensor, weights: tf.Tensor, den: tf.Tensor) -> tf.
     return tf.reduce_sum(tf.cast(weights, tf.float32) * values) / den
 
 
+#: Relative deviations of moment features are taken against max(|real mean|, this): profile
+#: fractions below 2 % of the shower (the profiles' tails) count as if they were 2 %.
+MOMENT_SCALE_FLOOR = 0.02
+
+
+def _all_reduce_sum(value: tf.Tensor) -> tf.Tensor:
+    ctx = tf.distribute.get_replica_context()
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value) if ctx is not None else value
+
+
+def moment_matching_share(real_features, fake_features, basis, weights, den):
+    """This replica's share of the moment-matching loss ``mean_{k,f} m_kf^2`` (tf).
+
+    ``m_kf = sum_i w_i phi_k(i) (f_fake_if - f_real_if) / den / s_f`` over the GLOBAL batch:
+    the weighted difference between the generated and the real batch (same conditions) of
+    the conditional mean of each feature f along each basis function phi_k, relative to
+    ``s_f = max(|real mean of f|, MOMENT_SCALE_FLOOR)``.
+
+    Args:
+        real_features, fake_features: (B, F) from :func:`tfcalo.models.moments.moment_features`.
+        basis: (B, K) from :func:`tfcalo.models.moments.energy_basis`.
+        weights: (B,) per-example weights; den: :func:`global_weight_sum`.
+    Returns:
+        (share, value): ``share`` sums over replicas to the loss and its gradient is exactly the
+        single-device gradient of the global batch's loss (the global m enters as a constant,
+        ``2 <m, m_replica> - |m|^2 / R``, so no gradient passes through the all-reduce);
+        ``value`` is the loss itself (the same on every replica).
+    """
+    w = tf.cast(weights, tf.float32)
+    abs_w = tf.abs(w)
+    size = tf.cast(tf.shape(basis)[1] * tf.shape(real_features)[1], tf.float32)
+    scale_sums = _all_reduce_sum(tf.concat([
+        tf.reduce_sum(abs_w[:, None] * tf.abs(real_features), axis=0),
+        tf.reduce_sum(abs_w)[None]], axis=0))
+    scale = tf.stop_gradient(tf.maximum(scale_sums[:-1] / tf.maximum(scale_sums[-1], _EPS),
+                                        MOMENT_SCALE_FLOOR))
+    local = tf.einsum("i,ik,if->kf", w, basis, fake_features - real_features) / den / scale
+    total = tf.stop_gradient(_all_reduce_sum(local))
+    replicas = tf.distribute.get_replica_context()
+    n = float(replicas.num_replicas_in_sync) if replicas is not None else 1.0
+    value = tf.reduce_sum(tf.square(total)) / size
+    share = (2.0 * tf.reduce_sum(total * local) - tf.reduce_sum(tf.square(total)) / n) / size
+    return share, value
+
+
 def _norm(x: tf.Tensor) -> tf.Tensor:
     return tf.sqrt(tf.reduce_sum(tf.square(x), axis=-1) + _EPS)
 
@@ -83,13 +131,14 @@ class Objective:
 
     def __init__(self, gp_weight: float = 10.0, one_sided: bool = False, adv_weight: float = 1.0,
                  ep_weight: float = 0.0, etot_weight: float = 0.0, sf_slope: float = 1.0,
-                 critic_dim: int = 1, profile_weight: float = 0.0):
+                 critic_dim: int = 1, profile_weight: float = 0.0, moment_weight: float = 0.0):
         self.gp_weight = float(gp_weight)
         self.one_sided = bool(one_sided)
         self.adv_weight = float(adv_weight)
         self.ep_weight = float(ep_weight)
         self.etot_weight = float(etot_weight)
         self.profile_weight = float(profile_weight) or self.adv_weight
+        self.moment_weight = float(moment_weight)
         self.sf_slope = float(sf_slope)
         self.critic_out_dim = 1
 

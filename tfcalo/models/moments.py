@@ -1,0 +1,81 @@
+"""Per-shower features whose conditional means a generator's moment-matching loss compares
+with the real showers' (tf), and the smooth energy basis they are conditioned on.
+
+A GAN's critic judges each shower; nothing makes the MEAN shower at each energy right, and
+that is what a physicist checks first (the longitudinal profile within 5 %, the resolution).
+The transverse profiles of a layered detector are left to the critics: matching their mean
+over showers whose centres jitter by a fraction of a cell made the generated showers 13-18 %
+too narrow (docs/cern_g4.md).
+The moment-matching loss (:func:`tfcalo.training.objectives.moment_matching_share`) compares
+``mean_i phi_k(E_i) f(x_i)`` between a generated and the real batch at the same conditions,
+for each feature f of :func:`moment_features` and each basis function phi_k of
+:func:`energy_basis`: the feature's conditional mean as a quadratic function of log E.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfcalo.models.layers import primary_energy, reference_log_spread, reference_sf
+
+#: Degree of the polynomial in log E (Legendre P_0 ... P_degree) along which conditional
+#: means are matched: 2 lets the profile's depth move with log E and bend once.
+ENERGY_BASIS_DEGREE = 2
+
+
+def _log_energy_bounds(detector) -> tuple[float, float]:
+    """(log E_low, log E_high), E in GeV, of the detector's condition ranges (E_low >= 1)."""
+    ranges = np.asarray(detector.condition_ranges, np.float64)
+    if detector.name == "lhcb-ecal":  # |p| from px, py, pz
+        low, high = ranges[5, 0], float(np.sqrt((np.abs(ranges[3:6]).max(axis=1) ** 2).sum()))
+    else:
+        low, high = ranges[0]
+    return float(np.log(max(low, 1.0))), float(np.log(high))
+
+
+def energy_basis(detector, conditions):
+    """(B, ENERGY_BASIS_DEGREE + 1): Legendre polynomials P_0 = 1, P_1 = t, P_2 = (3t^2 - 1)/2
+    of t, the row's log primary energy mapped from the detector's energy range to [-1, 1]
+    (clipped)."""
+    lo, hi = _log_energy_bounds(detector)
+    unit = 1000.0 if detector.name == "lhcb-ecal" else 1.0  # MeV -> GeV
+    log_e = tf.math.log(tf.maximum(primary_energy(detector, conditions) / unit, 1e-6))
+    t = tf.clip_by_value(2.0 * (log_e - lo) / (hi - lo) - 1.0, -1.0, 1.0)
+    return tf.stack([tf.ones_like(t), t, 0.5 * (3.0 * tf.square(t) - 1.0)], axis=1)
+
+
+def moment_features(generator, showers, conditions):
+    """Per-shower features (B, F) whose conditional means the moment-matching loss compares.
+
+    Args:
+        generator: the tfcalo generator being trained (its detector, and for an
+            energy-factorised one its reference sampling fraction ``sf_ref``/``sf_curve``).
+        showers: (B, *shower_shape) PHYSICAL showers (calorimeters only).
+        conditions: (B, n_conditions) PHYSICAL.
+    Returns:
+        (B, P [+ 2]) float32: the fraction of the shower's energy in each layer (P = the
+        number of layers; the mean of these is the longitudinal profile), or for a detector
+        without layers in each slice along each axis (lhcb-ecal: 30 x, 30 y); for an energy-factorised generator whose ``sf_curve`` has a
+        spread row also u and u^2, u = log(deposit / (E sf(E))) / spread(E) (the deposit in
+        units of the data's own resolution at that energy: matching u^2 matches the
+        resolution at every energy in one O(1) term).
+    """
+    detector = generator.detector
+    b = tf.shape(showers)[0]
+    deposit = tf.reduce_sum(tf.reshape(showers, (b, -1)), axis=1)
+    rank = len(detector.shower_shape)
+    axes = ([detector.layer_axis + 1] if detector.layer_axis is not None
+            else list(range(1, rank + 1)))
+    feats = []
+    for axis in axes:
+        proj = tf.reduce_sum(showers, axis=[a for a in range(1, rank + 1) if a != axis])
+        feats.append(proj / (deposit[:, None] + 1e-12))
+    sf_curve = getattr(generator, "sf_curve", None)
+    if getattr(generator, "output_kind", "cells") == "shape_energy" and sf_curve \
+            and len(sf_curve) > 2:
+        sf = reference_sf(detector, conditions, generator.sf_ref, sf_curve)
+        spread = tf.exp(reference_log_spread(detector, conditions, sf_curve))
+        u = tf.math.log(deposit / (primary_energy(detector, conditions) * sf) + 1e-12) / spread
+        feats.append(tf.stack([u, tf.square(u)], axis=1))
+    return tf.concat(feats, axis=-1)
