@@ -12,7 +12,10 @@ keys overridden and the same number of epochs, so every row costs the same wall 
 - ``no-energy-critic``: mlp head and no energy critic (the preset before this comparison);
 - ``cells``: the generator makes cell energies directly (no softmax shape x generated
   deposit) and the critic does not see the deposit (the quick preset's way);
-- ``small``: the preset with a generator of base width 12 instead of 24 (speed).
+- ``small``: the preset with a generator of base width 12 instead of 24 (speed);
+- ``moments``: the preset plus moment matching at weight 1,000 (objective.moment_weight:
+  the conditional means of the widths along and across p_T, the skewness along p_T and the
+  deposit in units of the resolution, tfcalo.models.moments); ``moments-100``: weight 100.
 
 All rows share one pipeline root, so the ingest and the regressor (for FRD) are computed once.
 
@@ -44,6 +47,8 @@ ROWS = {
     "no-energy-critic": [f"{G}.energy_head=\"mlp\"", f"{D}.energy_critic=false"],
     "cells": [f"{G}.output=\"cells\"", f"{D}.energy_input=false", f"{D}.energy_critic=false"],
     "small": [f"{G}.filters=12"],
+    "moments": ["train.model_config.objective.moment_weight=1000.0"],
+    "moments-100": ["train.model_config.objective.moment_weight=100.0"],
 }
 
 

@@ -3,9 +3,10 @@ with the real showers' (tf), and the smooth energy basis they are conditioned on
 
 A GAN's critic judges each shower; nothing makes the MEAN shower at each energy right, and
 that is what a physicist checks first (the longitudinal profile within 5 %, the resolution).
-The transverse profiles of a layered detector are left to the critics: matching their mean
-over showers whose centres jitter by a fraction of a cell made the generated showers 13-18 %
-too narrow (docs/cern_g4.md).
+The transverse profiles are left to the critics: matching their mean over showers whose
+centres jitter by a fraction of a cell made the generated showers 13-18 % too narrow
+(docs/cern_g4.md). A detector without layers (lhcb-ecal) gets the shower's shape as moments
+about its own centroid instead, which do not depend on where the centre falls.
 The moment-matching loss (:func:`tfcalo.training.objectives.moment_matching_share`) compares
 ``mean_i phi_k(E_i) f(x_i)`` between a generated and the real batch at the same conditions,
 for each feature f of :func:`moment_features` and each basis function phi_k of
@@ -45,6 +46,43 @@ def energy_basis(detector, conditions):
     return tf.stack([tf.ones_like(t), t, 0.5 * (3.0 * tf.square(t) - 1.0)], axis=1)
 
 
+def pt_frame_moments(images, conditions, cell_size_cm: float):
+    """The shower's width along and across p_T and its skewness along p_T (tf, differentiable).
+
+    The tf twin of :func:`tfcalo.physics.pt_frame_moments` (same definitions: moments of
+    the cell energies about the shower's centroid, projected on u = p_T / |p_T|, the x axis
+    where p_T = 0, and on u turned by +90 degrees); the skewness across p_T, symmetric and
+    zero on average, is left out.
+
+    Args:
+        images: (B, H, W) energies [row = y, column = x], any unit.
+        conditions: (B, 6) PHYSICAL ``[x, y, z, px, py, pz]`` (only px, py are used).
+        cell_size_cm: cell pitch (cm).
+    Returns:
+        (B, 3) float32: width along, width across (cm), skewness along.
+    """
+    h, w = images.shape[1], images.shape[2]
+    xc = tf.constant((np.arange(w) - (w - 1) / 2) * cell_size_cm, tf.float32)
+    yc = tf.constant((np.arange(h) - (h - 1) / 2) * cell_size_cm, tf.float32)
+    px, py = conditions[:, 3], conditions[:, 4]
+    pt = tf.sqrt(tf.square(px) + tf.square(py))
+    ok = pt > 0
+    safe_pt = tf.where(ok, pt, 1.0)
+    ux = tf.where(ok, px / safe_pt, 1.0)[:, None, None]
+    uy = tf.where(ok, py / safe_pt, 0.0)[:, None, None]
+    total = tf.reduce_sum(images, axis=[1, 2]) + 1e-12
+    mx = tf.linalg.matvec(tf.reduce_sum(images, axis=1), xc) / total
+    my = tf.linalg.matvec(tf.reduce_sum(images, axis=2), yc) / total
+    dx = xc[None, None, :] - mx[:, None, None]
+    dy = yc[None, :, None] - my[:, None, None]
+    along, across = dx * ux + dy * uy, dy * ux - dx * uy
+    m2a = tf.reduce_sum(images * tf.square(along), axis=[1, 2]) / total
+    m2b = tf.reduce_sum(images * tf.square(across), axis=[1, 2]) / total
+    m3a = tf.reduce_sum(images * along * tf.square(along), axis=[1, 2]) / total
+    eps = (1e-3 * cell_size_cm) ** 2  # keeps sqrt and the power finite for one-cell showers
+    return tf.stack([tf.sqrt(m2a + eps), tf.sqrt(m2b + eps), m3a / (m2a + eps) ** 1.5], axis=1)
+
+
 def moment_features(generator, showers, conditions):
     """Per-shower features (B, F) whose conditional means the moment-matching loss compares.
 
@@ -56,7 +94,9 @@ def moment_features(generator, showers, conditions):
     Returns:
         (B, P [+ 2]) float32: the fraction of the shower's energy in each layer (P = the
         number of layers; the mean of these is the longitudinal profile), or for a detector
-        without layers in each slice along each axis (lhcb-ecal: 30 x, 30 y); for an energy-factorised generator whose ``sf_curve`` has a
+        without layers (lhcb-ecal) its width along and across p_T (cm) and skewness along p_T
+        (:func:`pt_frame_moments`, P = 3); for an energy-factorised generator whose
+        ``sf_curve`` has a
         spread row also u and u^2, u = log(deposit / (E sf(E))) / spread(E) (the deposit in
         units of the data's own resolution at that energy: matching u^2 matches the
         resolution at every energy in one O(1) term).
@@ -65,12 +105,12 @@ def moment_features(generator, showers, conditions):
     b = tf.shape(showers)[0]
     deposit = tf.reduce_sum(tf.reshape(showers, (b, -1)), axis=1)
     rank = len(detector.shower_shape)
-    axes = ([detector.layer_axis + 1] if detector.layer_axis is not None
-            else list(range(1, rank + 1)))
-    feats = []
-    for axis in axes:
+    if detector.layer_axis is not None:
+        axis = detector.layer_axis + 1
         proj = tf.reduce_sum(showers, axis=[a for a in range(1, rank + 1) if a != axis])
-        feats.append(proj / (deposit[:, None] + 1e-12))
+        feats = [proj / (deposit[:, None] + 1e-12)]
+    else:
+        feats = [pt_frame_moments(showers, conditions, detector.cell_size_cm)]
     sf_curve = getattr(generator, "sf_curve", None)
     if getattr(generator, "output_kind", "cells") == "shape_energy" and sf_curve \
             and len(sf_curve) > 2:
