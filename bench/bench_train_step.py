@@ -5,8 +5,12 @@
    lhcb-ecal, default sizes, unit weights): ``ratio`` = fit / hand-written (target >= 0.95).
 2. ``training``: showers/s during training (batch x train steps/s) of each model at its
    default (CPU-friendly, ``quick``) sizes.
+3. ``moments`` (with ``--moments``): train steps/s of the 2DGAN (cern-ecal, default sizes,
+   energy-factorised with the smooth layer model) without and with the generator's
+   moment-matching loss (``objective.moment_weight``), interleaved over the repeats.
 
 Usage: python bench/bench_train_step.py [--batch 64] [--steps 20] [--models 2dgan,sagan,cramer]
+       [--moments]
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--models", default="2dgan,sagan,cramer")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--moments", action="store_true")
     args = parser.parse_args()
     from tfcalo.training.gan import with_regression_targets
 
@@ -141,7 +146,27 @@ def main() -> None:
                                     "train_steps_per_s": rate,
                                     "showers_per_s": rate * args.batch,
                                     "generator_params": n_params, "critic_params": n_critic}
+    if args.moments:
+        result["moments"] = time_moments(args.batch, args.steps, args.repeats)
     print(json.dumps(result, indent=2))
+
+
+def time_moments(batch: int, steps: int, repeats: int) -> dict:
+    """Best train steps/s of the energy-factorised smooth-layer 2DGAN at moment weights 0
+    and 1,000 (same networks and seed)."""
+    gans = {}
+    for weight in (0.0, 1000.0):
+        cfg = {"objective": {"moment_weight": weight},
+               "generator": {"output": "shape_energy", "sf_ref": 0.025, "layer_model": "smooth"}}
+        gans[weight] = builder.build("2dgan", "cern-ecal", cfg, {})
+        gans[weight].compile()
+    rates = {w: [] for w in gans}
+    for _ in range(repeats):
+        for weight, gan in gans.items():
+            rates[weight].append(time_fit(gan, "cern-ecal", batch, steps))
+    best = {w: max(r) for w, r in rates.items()}
+    return {"model": "2dgan", "steps_per_s_without": best[0.0],
+            "steps_per_s_with": best[1000.0], "ratio": best[1000.0] / best[0.0]}
 
 
 if __name__ == "__main__":
