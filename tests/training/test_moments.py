@@ -56,10 +56,10 @@ def test_features_are_the_profiles_and_the_deposit_in_units_of_the_resolution():
 
 
 def test_features_of_a_detector_without_layers_are_its_moments_in_the_pt_frame():
-    """lhcb-ecal: width along / across p_T and skewness along p_T, as tfcalo.physics
-    computes them, for every direction (p_T = 0, px = 0, py = 0, oblique), finite and with
+    """lhcb-ecal: width along / across p_T, skewness along p_T and the largest cell
+    fraction, as tfcalo.physics computes them, for every direction (p_T = 0, px = 0, py = 0, oblique), finite and with
     finite gradients for a shower in one cell."""
-    from tfcalo.physics import pt_frame_moments
+    from tfcalo.physics import max_cell_fraction, pt_frame_moments
 
     gan = build("sagan", "lhcb-ecal", {"latent_dim": 3, "generator": {"filters": 2},
                                        "discriminator": {"filters": 2, "hidden": 4}}, {})
@@ -76,9 +76,10 @@ def test_features_of_a_detector_without_layers_are_its_moments_in_the_pt_frame()
         showers.append(1000.0 * img)
     showers = np.asarray(showers, "float32")
     f = moment_features(gan.generator, tf.constant(showers), tf.constant(cond)).numpy()
-    assert f.shape == (5, 3)
-    np.testing.assert_allclose(f, pt_frame_moments(showers, cond, 2.0)[:, :3],
+    assert f.shape == (5, 4)
+    np.testing.assert_allclose(f[:, :3], pt_frame_moments(showers, cond, 2.0)[:, :3],
                                rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(f[:, 3], max_cell_fraction(showers), rtol=1e-4)
     assert abs(f[2, 2]) > 0.1 and f[2, 0] > f[2, 1]  # tail and extent along p_T = +x
     one = np.zeros((1, 30, 30), "float32")
     one[0, 10, 10] = 5.0

@@ -6,7 +6,9 @@ that is what a physicist checks first (the longitudinal profile within 5 %, the 
 The transverse profiles are left to the critics: matching their mean over showers whose
 centres jitter by a fraction of a cell made the generated showers 13-18 % too narrow
 (docs/cern_g4.md). A detector without layers (lhcb-ecal) gets the shower's shape as moments
-about its own centroid instead, which do not depend on where the centre falls.
+about its own centroid instead, which do not depend on where the centre falls, and its
+largest cell fraction (on the lhcb-ecal SAGAN these moments are matched but the critic then
+wins outright: docs/lhcb_g4.md; its g4 preset does not use them).
 The moment-matching loss (:func:`tfcalo.training.objectives.moment_matching_share`) compares
 ``mean_i phi_k(E_i) f(x_i)`` between a generated and the real batch at the same conditions,
 for each feature f of :func:`moment_features` and each basis function phi_k of
@@ -94,8 +96,9 @@ def moment_features(generator, showers, conditions):
     Returns:
         (B, P [+ 2]) float32: the fraction of the shower's energy in each layer (P = the
         number of layers; the mean of these is the longitudinal profile), or for a detector
-        without layers (lhcb-ecal) its width along and across p_T (cm) and skewness along p_T
-        (:func:`pt_frame_moments`, P = 3); for an energy-factorised generator whose
+        without layers (lhcb-ecal) its width along and across p_T (cm), skewness along p_T
+        (:func:`pt_frame_moments`) and largest cell fraction (P = 4); for an
+        energy-factorised generator whose
         ``sf_curve`` has a
         spread row also u and u^2, u = log(deposit / (E sf(E))) / spread(E) (the deposit in
         units of the data's own resolution at that energy: matching u^2 matches the
@@ -110,7 +113,9 @@ def moment_features(generator, showers, conditions):
         proj = tf.reduce_sum(showers, axis=[a for a in range(1, rank + 1) if a != axis])
         feats = [proj / (deposit[:, None] + 1e-12)]
     else:
-        feats = [pt_frame_moments(showers, conditions, detector.cell_size_cm)]
+        # the core as well as the spread: matching the moments alone drained the hottest cell
+        core = tf.reduce_max(tf.reshape(showers, (b, -1)), axis=1) / (deposit + 1e-12)
+        feats = [pt_frame_moments(showers, conditions, detector.cell_size_cm), core[:, None]]
     sf_curve = getattr(generator, "sf_curve", None)
     if getattr(generator, "output_kind", "cells") == "shape_energy" and sf_curve \
             and len(sf_curve) > 2:
