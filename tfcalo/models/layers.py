@@ -556,6 +556,15 @@ def nominal_deposit(detector, showers, conditions, sf_ref):
     return showers * tf.reshape(scale, tf.concat([[-1], tf.ones(tf.rank(showers) - 1, tf.int32)], 0))
 
 
+def slice_fractions(showers, axis: int):
+    """(B, shower_shape[axis - 1]) fraction of each shower's energy in each slice along
+    ``axis`` (1-based, the batch axis is 0) of (B, *shower_shape) PHYSICAL showers (tf)."""
+    rank = len(showers.shape) - 1
+    total = tf.reduce_sum(tf.reshape(showers, (tf.shape(showers)[0], -1)), axis=1,
+                          keepdims=True) + 1e-12
+    return tf.reduce_sum(showers, axis=[a for a in range(1, rank + 1) if a != axis]) / total
+
+
 def profile_features(showers):
     """The shower's normalised profile along each axis, in log space, for a critic (tf).
 
@@ -569,14 +578,8 @@ def profile_features(showers):
         branches alone let a 2DGAN's per-layer channels drift layer by layer (a jagged
         longitudinal profile, measured in docs/cern_g4.md).
     """
-    rank = len(showers.shape) - 1
-    total = tf.reduce_sum(tf.reshape(showers, (tf.shape(showers)[0], -1)), axis=1,
-                          keepdims=True) + 1e-12
-    feats = []
-    for axis in range(1, rank + 1):
-        proj = tf.reduce_sum(showers, axis=[a for a in range(1, rank + 1) if a != axis])
-        feats.append((tf.math.log(proj / total + 1e-4) + 4.0) / 4.0)
-    return tf.concat(feats, axis=-1)
+    return tf.concat([(tf.math.log(slice_fractions(showers, axis) + 1e-4) + 4.0) / 4.0
+                      for axis in range(1, len(showers.shape))], axis=-1)
 
 
 def energy_critic_mlp(hidden: int, spectral_norm: bool = False, name: str = "energy_critic"):

@@ -20,7 +20,12 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfcalo.models.layers import primary_energy, reference_log_spread, reference_sf
+from tfcalo.models.layers import (
+    primary_energy,
+    reference_log_spread,
+    reference_sf,
+    slice_fractions,
+)
 
 #: Degree of the polynomial in log E (Legendre P_0 ... P_degree) along which conditional
 #: means are matched: 2 lets the profile's depth move with log E and bend once.
@@ -107,11 +112,8 @@ def moment_features(generator, showers, conditions):
     detector = generator.detector
     b = tf.shape(showers)[0]
     deposit = tf.reduce_sum(tf.reshape(showers, (b, -1)), axis=1)
-    rank = len(detector.shower_shape)
     if detector.layer_axis is not None:
-        axis = detector.layer_axis + 1
-        proj = tf.reduce_sum(showers, axis=[a for a in range(1, rank + 1) if a != axis])
-        feats = [proj / (deposit[:, None] + 1e-12)]
+        feats = [slice_fractions(showers, detector.layer_axis + 1)]
     else:
         # the core as well as the spread: matching the moments alone drained the hottest cell
         core = tf.reduce_max(tf.reshape(showers, (b, -1)), axis=1) / (deposit + 1e-12)
