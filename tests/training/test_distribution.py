@@ -37,7 +37,11 @@ def _compare(arrays):
                 np.testing.assert_allclose(arrays[other], arrays[key], rtol=1e-5, atol=1e-5,
                                            err_msg=key)
             else:
-                np.testing.assert_allclose(arrays[other], arrays[key], atol=1e-5, err_msg=key)
+                # the moment features' skewness (third over second moment to the 1.5) turns
+                # the replicas' summation order into relative weight differences up to ~4e-5
+                rtol = 2e-4 if "moments" in key else 0.0
+                np.testing.assert_allclose(arrays[other], arrays[key], rtol=rtol, atol=1e-5,
+                                           err_msg=key)
     return objectives
 
 
