@@ -103,20 +103,19 @@ def moment_features(generator, showers, conditions):
         number of layers; the mean of these is the longitudinal profile), or for a detector
         without layers (lhcb-ecal) its width along and across p_T (cm), skewness along p_T
         (:func:`pt_frame_moments`) and largest cell fraction (P = 4); for an
-        energy-factorised generator whose
-        ``sf_curve`` has a
-        spread row also u and u^2, u = log(deposit / (E sf(E))) / spread(E) (the deposit in
+        energy-factorised generator whose ``sf_curve`` has a spread row also u and u^2, u = log(deposit / (E sf(E))) / spread(E) (the deposit in
         units of the data's own resolution at that energy: matching u^2 matches the
         resolution at every energy in one O(1) term).
     """
     detector = generator.detector
     b = tf.shape(showers)[0]
-    deposit = tf.reduce_sum(tf.reshape(showers, (b, -1)), axis=1)
+    flat = tf.reshape(showers, (b, -1))
+    deposit = tf.reduce_sum(flat, axis=1)
     if detector.layer_axis is not None:
         feats = [slice_fractions(showers, detector.layer_axis + 1)]
     else:
         # the core as well as the spread: matching the moments alone drained the hottest cell
-        core = tf.reduce_max(tf.reshape(showers, (b, -1)), axis=1) / (deposit + 1e-12)
+        core = tf.reduce_max(flat, axis=1) / (deposit + 1e-12)
         feats = [pt_frame_moments(showers, conditions, detector.cell_size_cm), core[:, None]]
     sf_curve = getattr(generator, "sf_curve", None)
     if getattr(generator, "output_kind", "cells") == "shape_energy" and sf_curve \

@@ -93,8 +93,8 @@ def physics_scores(detector: str | Detector, real: np.ndarray, conditions: np.nd
         if dev is not None:
             out["longitudinal_profile_max_deviation"] = dev
             terms.append(dev / tol["profile"])
-    shape = [abs(float(np.mean(obs_gen[k])) / float(np.mean(obs_real[k])) - 1.0)
-             for k in SHAPE_MEANS if k in obs_real and abs(float(np.mean(obs_real[k]))) > 0]
+    real_means = {k: float(np.mean(obs_real[k])) for k in SHAPE_MEANS if k in obs_real}
+    shape = [abs(float(np.mean(obs_gen[k])) / m - 1.0) for k, m in real_means.items() if m != 0]
     if shape:
         out["shape_max_deviation"] = float(max(shape))
         terms.append(out["shape_max_deviation"] / tol["shape"])
@@ -106,10 +106,10 @@ class PhysicsSelection(keras.callbacks.Callback):
 
     Adds ``sel_classifier_auc``, ``sel_sf_max_deviation``, ``sel_resolution_max_deviation``,
     the profile or shape deviation (``sel_longitudinal_profile_max_deviation``,
-    ``sel_shape_max_deviation``) and ``sel_score`` to the epoch's logs (put this callback BEFORE the run record and
-    TensorBoard callbacks so they record them), saves the best epoch's generator weights to
-    ``directory/best.generator.weights.h5`` and writes ``directory/selection.json``
-    (``best_epoch`` 1-based, ``best_score``, ``scores`` per scored epoch). A resumed run
+    ``sel_shape_max_deviation``) and ``sel_score`` to the epoch's logs (put this callback
+    BEFORE the run record and TensorBoard callbacks so they record them), saves the best
+    epoch's generator weights to ``directory/best.generator.weights.h5`` and writes
+    ``directory/selection.json`` (``best_epoch`` 1-based, ``best_score``, ``scores`` per scored epoch). A resumed run
     reads selection.json back, so the best of all epochs is kept.
 
     Args:
