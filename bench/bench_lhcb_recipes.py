@@ -15,7 +15,8 @@ keys overridden and the same number of epochs, so every row costs the same wall 
 - ``small``: the preset with a generator of base width 12 instead of 24 (speed);
 - ``moments``: the preset plus moment matching at weight 1,000 (objective.moment_weight:
   the conditional means of the widths along and across p_T, the skewness along p_T and the
-  deposit in units of the resolution, tfcalo.models.moments); ``moments-100``: weight 100.
+  deposit in units of the resolution, tfcalo.models.moments); ``moments-100``: weight 100;
+  ``moments-10``: weight 10.
 
 All rows share one pipeline root, so the ingest and the regressor (for FRD) are computed once.
 
@@ -49,6 +50,7 @@ ROWS = {
     "small": [f"{G}.filters=12"],
     "moments": ["train.model_config.objective.moment_weight=1000.0"],
     "moments-100": ["train.model_config.objective.moment_weight=100.0"],
+    "moments-10": ["train.model_config.objective.moment_weight=10.0"],
 }
 
 

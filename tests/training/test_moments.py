@@ -10,8 +10,10 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from tfcalo import physics  # noqa: E402
+from tfcalo.detectors import get_detector  # noqa: E402
 from tfcalo.errors import ConfigError  # noqa: E402
-from tfcalo.models.moments import energy_basis, moment_features  # noqa: E402
+from tfcalo.models.moments import energy_basis, moment_features, transverse_widths  # noqa: E402
 from tfcalo.training.build import build  # noqa: E402
 from tfcalo.training.objectives import MOMENT_SCALE_FLOOR, moment_matching_share  # noqa: E402
 
@@ -35,24 +37,41 @@ def test_energy_basis_is_legendre_in_log_energy_over_the_detector_range():
     np.testing.assert_allclose(basis[:, 2], [1.0, -0.5, 1.0, 1.0], atol=1e-6)
 
 
-def test_features_are_the_profiles_and_the_deposit_in_units_of_the_resolution():
+def test_features_are_the_profiles_widths_and_the_deposit_in_units_of_the_resolution():
     gan = build("2dgan", "cern-ecal", SMOOTH, CURVE_STATS)
     rng = np.random.default_rng(0)
-    showers = rng.random((3, 25, 25, 25)).astype("float32")
+    showers = rng.random((3, 25, 25, 25)).astype("float32") ** 8  # uneven: widths differ
     ep = np.array([[2.0], [2.0], [500.0]], "float32")
     # deposits: on the curve, one resolution (20 %) above it at 2 GeV, 2 below at 500 GeV
     target = ep[:, 0] * np.array([0.03, 0.03, 0.02]) * np.exp([0.0, 0.2, -0.04])
     showers *= (target / showers.reshape(3, -1).sum(axis=1))[:, None, None, None]
     f = moment_features(gan.generator, tf.constant(showers), tf.constant(ep)).numpy()
-    assert f.shape == (3, 25 + 2)
+    assert f.shape == (3, 25 + 2 + 2)
     np.testing.assert_allclose(f[:, :25], showers.sum(axis=(1, 2)) / target[:, None],
                                rtol=1e-4)
-    np.testing.assert_allclose(f[:, 25], [0.0, 1.0, -2.0], atol=1e-3)
-    np.testing.assert_allclose(f[:, 26], [0.0, 1.0, 4.0], atol=1e-3)
+    np.testing.assert_allclose(f[:, 25:27], physics.widths(showers, "cern-ecal")[:, :2],
+                               rtol=1e-4)
+    np.testing.assert_allclose(f[:, 27], [0.0, 1.0, -2.0], atol=1e-3)
+    np.testing.assert_allclose(f[:, 28], [0.0, 1.0, 4.0], atol=1e-3)
     # a generator making every cell (no reference deposit): the layer profile only
     cells = build("2dgan", "cern-ecal", {"latent_dim": 4, "generator": {"filters": 2},
                                          "discriminator": {"filters": 2, "hidden": 4}}, {})
-    assert moment_features(cells.generator, tf.constant(showers), tf.constant(ep)).shape == (3, 25)
+    assert moment_features(cells.generator, tf.constant(showers), tf.constant(ep)).shape == (3, 27)
+
+
+def test_transverse_widths_of_a_one_column_shower_are_near_zero_with_finite_gradients():
+    """All energy in one (x, y) column: both widths ~0 (not NaN from a negative variance),
+    and their gradient with respect to the cells is finite."""
+    column = np.zeros((1, 25, 25, 25), "float32")
+    column[0, 12, 7, :] = 1.0
+    x = tf.constant(column)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        w = transverse_widths(x, get_detector("cern-ecal"))
+        total = tf.reduce_sum(w)
+    grad = tape.gradient(total, x).numpy()
+    np.testing.assert_allclose(w.numpy(), 0.0, atol=1e-2)
+    assert np.isfinite(grad).all()
 
 
 def test_features_of_a_detector_without_layers_are_its_moments_in_the_pt_frame():

@@ -3,9 +3,9 @@ with the real showers' (tf), and the smooth energy basis they are conditioned on
 
 A GAN's critic judges each shower; nothing makes the MEAN shower at each energy right, and
 that is what a physicist checks first (the longitudinal profile within 5 %, the resolution).
-The transverse profiles are left to the critics: matching their mean over showers whose
-centres jitter by a fraction of a cell made the generated showers 13-18 % too narrow
-(docs/cern_g4.md). A detector without layers (lhcb-ecal) gets the shower's shape as moments
+The transverse profiles are not matched: matching their mean over showers whose centres
+jitter by a fraction of a cell made the generated showers 13-18 % too narrow
+(docs/cern_g4.md); each shower's widths about its own centre of gravity are matched instead. A detector without layers (lhcb-ecal) gets the shower's shape as moments
 about its own centroid instead, which do not depend on where the centre falls, and its
 largest cell fraction (on the lhcb-ecal SAGAN these moments are matched but the critic then
 wins outright: docs/lhcb_g4.md; its g4 preset does not use them).
@@ -26,6 +26,7 @@ from tfcalo.models.layers import (
     reference_sf,
     slice_fractions,
 )
+from tfcalo.physics import cell_centres
 
 #: Degree of the polynomial in log E (Legendre P_0 ... P_degree) along which conditional
 #: means are matched: 2 lets the profile's depth move with log E and bend once.
@@ -90,6 +91,31 @@ def pt_frame_moments(images, conditions, cell_size_cm: float):
     return tf.stack([tf.sqrt(m2a + eps), tf.sqrt(m2b + eps), m3a / (m2a + eps) ** 1.5], axis=1)
 
 
+def transverse_widths(showers, detector):
+    """Each shower's energy-weighted standard deviation along x and along y (tf).
+
+    The tf twin of the transverse columns of :func:`tfcalo.physics.widths` (moments about the
+    shower's own centre of gravity, so they do not depend on where the centre falls within a
+    cell, unlike the mean transverse profiles).
+
+    Args:
+        showers: (B, X, Y, Z) energies of a volume detector (layer axis last), any unit.
+        detector: the Detector (cell pitch, cell centres).
+    Returns:
+        (B, 2) float32: width along x and along y (cm).
+    """
+    x, y = (tf.constant(c, tf.float32) for c in cell_centres(detector)[:2])
+    total = tf.reduce_sum(showers, axis=[1, 2, 3]) + 1e-12
+    eps = (1e-3 * detector.cell_size_cm) ** 2  # finite gradient for a one-column shower
+    out = []
+    for proj, coord in ((tf.reduce_sum(showers, axis=[2, 3]), x),
+                        (tf.reduce_sum(showers, axis=[1, 3]), y)):
+        m1 = tf.linalg.matvec(proj, coord) / total
+        m2 = tf.linalg.matvec(proj, tf.square(coord)) / total
+        out.append(tf.sqrt(tf.nn.relu(m2 - tf.square(m1)) + eps))
+    return tf.stack(out, axis=1)
+
+
 def moment_features(generator, showers, conditions):
     """Per-shower features (B, F) whose conditional means the moment-matching loss compares.
 
@@ -99,8 +125,9 @@ def moment_features(generator, showers, conditions):
         showers: (B, *shower_shape) PHYSICAL showers (calorimeters only).
         conditions: (B, n_conditions) PHYSICAL.
     Returns:
-        (B, P [+ 2]) float32: the fraction of the shower's energy in each layer (P = the
-        number of layers; the mean of these is the longitudinal profile), or for a detector
+        (B, P [+ 2]) float32: the fraction of the shower's energy in each layer (the mean of
+        these is the longitudinal profile) and its widths along x and y
+        (:func:`transverse_widths`, cm; P = the number of layers + 2), or for a detector
         without layers (lhcb-ecal) its width along and across p_T (cm), skewness along p_T
         (:func:`pt_frame_moments`) and largest cell fraction (P = 4); for an
         energy-factorised generator whose ``sf_curve`` has a spread row also u and u^2, u = log(deposit / (E sf(E))) / spread(E) (the deposit in
@@ -112,7 +139,8 @@ def moment_features(generator, showers, conditions):
     flat = tf.reshape(showers, (b, -1))
     deposit = tf.reduce_sum(flat, axis=1)
     if detector.layer_axis is not None:
-        feats = [slice_fractions(showers, detector.layer_axis + 1)]
+        feats = [slice_fractions(showers, detector.layer_axis + 1),
+                 transverse_widths(showers, detector)]
     else:
         # the core as well as the spread: matching the moments alone drained the hottest cell
         core = tf.reduce_max(flat, axis=1) / (deposit + 1e-12)
