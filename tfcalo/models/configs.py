@@ -7,7 +7,7 @@ A model config is a nested dict validated into one of :data:`CONFIG_CLASSES` wit
   each on the same real batch with fresh noise);
 - ``objective``: name (bce | hinge | wgan-gp | cramer), gradient-penalty weight and side,
   weights of the adversarial and 2DGAN auxiliary terms;
-- ``optimizer``: Adam learning rates and betas;
+- ``optimizer``: Adam learning rates and betas, the generator's weight average;
 - ``transform``: how physical shower energies are scaled inside the networks;
 - ``generator`` / ``discriminator``: sizes and switches of the model family.
 """
@@ -45,6 +45,9 @@ class OptimizerConfig:
     beta_1: float = 0.5
     beta_2: float = 0.9
     pretrain_lr: float = 1e-3
+    # momentum of an exponential moving average of the generator's weights (0: off); the
+    # averaged weights are the ones model selection judges and the run exports
+    generator_ema: float = 0.0
 
 
 @dataclass

@@ -86,6 +86,9 @@ def resolve_config(name: str, detector: str | Detector, config: dict | None):
                               f"{value!r} (did you mean '{nearest(str(value), choices)}'?)")
     if cfg.latent_dim < 1 or cfg.critic_steps < 1:
         raise ConfigError("config keys 'latent_dim' and 'critic_steps' must be at least 1")
+    if not 0.0 <= cfg.optimizer.generator_ema < 1.0:
+        raise ConfigError(f"config key 'optimizer.generator_ema' must be in [0, 1), got "
+                          f"{cfg.optimizer.generator_ema}")
     if cfg.objective.moment_weight < 0 or (cfg.objective.moment_weight > 0
                                            and det.kind == "tabular"):
         raise ConfigError(f"config key 'objective.moment_weight' must be >= 0 and needs a "

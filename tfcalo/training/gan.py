@@ -23,6 +23,7 @@ replaces it (tests use a deterministic function of the conditions).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import keras
@@ -86,6 +87,16 @@ def with_regression_targets(dataset: tf.data.Dataset, detector, names: Sequence[
 
 
 @keras.saving.register_keras_serializable(package="tfcalo")
+class AveragingAdam(keras.optimizers.Adam):
+    """Adam whose weight average (``use_ema``) stays in the optimizer: Keras' ``fit`` ends by
+    writing the average into the model's first weights (``finalize_variable_values``), which
+    would make the next ``fit`` (a resume, the next boosting round) start from the average;
+    :meth:`ConditionalGAN.averaged_generator` puts it in only where it is wanted."""
+
+    def finalize_variable_values(self, var_list):
+        pass
+
+
 class ConditionalGAN(keras.Model):
     """Conditional GAN trained by ``fit`` with a pluggable objective.
 
@@ -147,8 +158,10 @@ class ConditionalGAN(keras.Model):
         """
         oc = self.optimizer_config
         beta_1, beta_2 = oc.get("beta_1", 0.5), oc.get("beta_2", 0.9)
-        self.g_optimizer = g_optimizer or keras.optimizers.Adam(
-            oc.get("generator_lr", 1e-4), beta_1=beta_1, beta_2=beta_2)
+        ema = float(oc.get("generator_ema", 0.0))
+        self.g_optimizer = g_optimizer or AveragingAdam(
+            oc.get("generator_lr", 1e-4), beta_1=beta_1, beta_2=beta_2,
+            use_ema=ema > 0, ema_momentum=ema if ema > 0 else 0.99)
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(
             oc.get("discriminator_lr", 1e-4), beta_1=beta_1, beta_2=beta_2)
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -371,6 +384,30 @@ class ConditionalGAN(keras.Model):
         return loss
 
     # ------------------------------------------------------------------ sampling
+    @contextlib.contextmanager
+    def averaged_generator(self):
+        """Within the block the generator holds the moving average of its weights (with
+        ``optimizer.generator_ema`` > 0; otherwise nothing changes); its own weights, the
+        ones training continues from, are put back on exit.
+
+        A GAN's generator oscillates around the equilibrium from step to step; the average
+        over the last ~1 / (1 - momentum) steps is closer to it (Yazici et al. 2019), so
+        model selection judges and the run saves the averaged weights.
+        """
+        opt = getattr(self, "g_optimizer", None)
+        if opt is None or not opt.use_ema:
+            yield self.generator
+            return
+        variables = self.generator.trainable_variables
+        own = [v.numpy() for v in variables]
+        for v, average in zip(variables, opt._model_variables_moving_average, strict=True):
+            v.assign(average)
+        try:
+            yield self.generator
+        finally:
+            for v, value in zip(variables, own, strict=True):
+                v.assign(value)
+
     def generate(self, conditions, seed: int | None = None, batch_size: int = 1024) -> np.ndarray:
         """PHYSICAL showers (N, *shower_shape) float32 for PHYSICAL conditions (N, n_cond).
 

@@ -501,7 +501,8 @@ def train_run(
                 callbacks=all_callbacks + list(callbacks), shuffle=False)
 
         if is_chief():
-            gan.generator.save_weights(str(work / GENERATOR_WEIGHTS))
+            with gan.averaged_generator():  # what is exported (optimizer.generator_ema)
+                gan.generator.save_weights(str(work / GENERATOR_WEIGHTS))
             gan.save_weights(str(work / MODEL_WEIGHTS))
             if selection is not None and selection.best_epoch is not None:
                 from tfcalo.training.selection import BEST_WEIGHTS

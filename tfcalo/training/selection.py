@@ -22,6 +22,7 @@ across p_T and skewness along p_T within 5 %) and issue 13's profile tolerance (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -166,20 +167,23 @@ class PhysicsSelection(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % self.every and epoch != getattr(self, "_last_epoch", -1):
             return
-        generate = self._generate or (lambda c: self.model.generate(c, seed=self.seed))
-        fake = np.asarray(generate(self.conditions), np.float32)
-        scores = physics_scores(self.detector, self.showers, self.conditions, fake,
-                                n_bins=self.n_bins, min_count=self.min_count,
-                                tolerances=self.tolerances, seed=self.seed)
+        # a ConditionalGAN with a generator weight average is judged and kept averaged
+        averaged = getattr(self.model, "averaged_generator", contextlib.nullcontext)
+        with averaged():
+            generate = self._generate or (lambda c: self.model.generate(c, seed=self.seed))
+            fake = np.asarray(generate(self.conditions), np.float32)
+            scores = physics_scores(self.detector, self.showers, self.conditions, fake,
+                                    n_bins=self.n_bins, min_count=self.min_count,
+                                    tolerances=self.tolerances, seed=self.seed)
+            if scores["score"] < self.best_score:
+                self.best_epoch, self.best_score = epoch + 1, scores["score"]
+                self.directory.mkdir(parents=True, exist_ok=True)
+                tmp = self.directory / f".{BEST_WEIGHTS}.tmp.weights.h5"
+                (self._save or self.model.generator.save_weights)(str(tmp))
+                os.replace(tmp, self.directory / BEST_WEIGHTS)
         if logs is not None:
             logs.update({f"sel_{k}": v for k, v in scores.items()})
         self.scores[str(epoch + 1)] = scores
-        if scores["score"] < self.best_score:
-            self.best_epoch, self.best_score = epoch + 1, scores["score"]
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = self.directory / f".{BEST_WEIGHTS}.tmp.weights.h5"
-            (self._save or self.model.generator.save_weights)(str(tmp))
-            os.replace(tmp, self.directory / BEST_WEIGHTS)
         atomic_write_text(self.directory / SELECTION_JSON, json.dumps(
             {"best_epoch": self.best_epoch, "best_score": self.best_score,
              "tolerances": {**DEFAULT_TOLERANCES, **(self.tolerances or {})},
