@@ -35,10 +35,22 @@ CASES = {  # objective -> (model, detector, config)
     "bce": ("cramer", "rich-pid", {"latent_dim": 3, "objective": {"name": "bce"},
                                    "generator": {"hidden": [8]}, "discriminator": {"hidden": [8]}}),
 }
+#: cases whose generator keeps a weight average (optimizer.generator_ema): trained 3 steps so
+#: the average differs from the weights, and the averaged weights are compared too
+AVERAGED = {"hinge-ema": ("sagan", "lhcb-ecal", {"latent_dim": 3, "generator": {"filters": 2},
+                                                  "discriminator": {"filters": 2, "hidden": 4}})}
+CASES.update(AVERAGED)
 SLOW_CASES = {  # the 2DGAN with its Ep / total-energy heads and synchronised batch norm
     "bce-2dgan": ("2dgan", "cern-ecal", {"latent_dim": 3, "generator": {"filters": 2},
                                          "discriminator": {"filters": 2, "hidden": 4}}),
 }
+
+
+class AveragingSGD(keras.optimizers.SGD):
+    """SGD keeping its weight average out of fit's finalize, as the GAN's AveragingAdam."""
+
+    def finalize_variable_values(self, var_list):
+        pass
 
 
 def noise_hook(kind, conditions, dim):
@@ -71,7 +83,9 @@ def train(strategy, objective, steps=1, sgd=False):
         gan = builder.build(name, detector, cfg, {})
         gan.noise_hook = noise_hook
         if sgd:  # plain SGD: Adam's first step g/|g| would amplify float noise of tiny gradients
-            gan.compile(g_optimizer=keras.optimizers.SGD(0.05), d_optimizer=keras.optimizers.SGD(0.05))
+            g_opt = (AveragingSGD(0.05, use_ema=True, ema_momentum=0.5) if objective in AVERAGED
+                     else keras.optimizers.SGD(0.05))
+            gan.compile(g_optimizer=g_opt, d_optimizer=keras.optimizers.SGD(0.05))
         else:
             gan.compile()
     s, c, w = data(detector)
@@ -96,9 +110,18 @@ def main() -> None:
         arrays = {}
         for objective in cases:
             for tag, strategy in (("one", get_strategy("default")), ("two", mirrored)):
-                weights, logs, gan = train(strategy, objective, sgd=True)
+                weights, logs, gan = train(strategy, objective, sgd=True,
+                                           steps=3 if objective in AVERAGED else 1)
                 for i, wv in enumerate(weights):
                     arrays[f"{tag}/{objective}/w{i}"] = wv
+                if objective in AVERAGED:
+                    own = gan.generator.get_weights()
+                    with gan.averaged_generator() as generator:
+                        averaged = generator.get_weights()
+                    for i, wv in enumerate(averaged):
+                        arrays[f"{tag}/{objective}/avg{i}"] = wv
+                    arrays[f"averaging/{tag}"] = np.float64(max(
+                        np.abs(a - b).max() for a, b in zip(averaged, own, strict=True)))
                 if tag == "one":  # how far one step moved each network (must not be 0)
                     n_gen = len(gan.generator.get_weights())
                     moved = [np.abs(a - b).max() for a, b in zip(weights, gan.initial_weights, strict=True)]

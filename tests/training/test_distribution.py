@@ -1,5 +1,5 @@
 """Distribution correctness: a train step on 2 replicas equals the same global batch on one
-device; default noise differs between replicas; two MultiWorkerMirrored workers end with
+device (and so does the generator's weight average); default noise differs between replicas; two MultiWorkerMirrored workers end with
 identical weights. Each runs in a subprocess (logical devices / TF_CONFIG precede TF init)."""
 
 from __future__ import annotations
@@ -39,8 +39,11 @@ def _compare(arrays):
             else:
                 # the moment features' skewness (third over second moment to the 1.5) turns
                 # the replicas' summation order into relative weight differences up to ~4e-5
-                rtol = 2e-4 if "moments" in key else 0.0
-                np.testing.assert_allclose(arrays[other], arrays[key], rtol=rtol, atol=1e-5,
+                rtol = 2e-4 if "moments" in key else 1e-4 if "-ema/" in key else 0.0
+                # three SGD steps (the weight-average case) carry the first step's ~1e-6 float
+                # differences through the critic: up to ~1e-4 on weights of order 1
+                atol = 5e-4 if "-ema/" in key else 1e-5
+                np.testing.assert_allclose(arrays[other], arrays[key], rtol=rtol, atol=atol,
                                            err_msg=key)
     return objectives
 
@@ -50,10 +53,12 @@ def test_two_replicas_equal_one_device_and_noise_differs(tmp_path):
     out = tmp_path / "eq.npz"
     _check(_run(["equivalence", str(out)]))
     arrays = np.load(out)
-    assert _compare(arrays) == {"bce", "hinge", "wgan-gp", "cramer", "hinge-moments"}
+    assert _compare(arrays) == {"bce", "hinge", "wgan-gp", "cramer", "hinge-moments", "hinge-ema"}
+    # the generator's weight average (3 steps, momentum 0.5) is not its weights, on either
+    assert arrays["averaging/one"] > 1e-5 and arrays["averaging/two"] > 1e-5
     # the step really trained (generator and critic weights moved), with a negative weight
     # in the batch
-    for objective in ("bce", "hinge", "wgan-gp", "cramer", "hinge-moments"):
+    for objective in ("bce", "hinge", "wgan-gp", "cramer", "hinge-moments", "hinge-ema"):
         gen_moved, critic_moved = arrays[f"moved/{objective}"]
         assert gen_moved > 1e-5 and critic_moved > 1e-5, (objective, gen_moved, critic_moved)
     noise = arrays["replica_noise"]
