@@ -10,7 +10,7 @@ Pipeline use: ``COMPONENT`` with input ``examples`` (Examples) and optional ``we
 ``model`` (Model: the run directory of docs/internals.md); parameters ``model``,
 ``config`` (partial nested config dict over the model's defaults), ``epochs``, ``seed``,
 ``strategy``, ``batch_size``, ``steps_per_epoch``, ``weighting`` (``loss`` or
-``resample``: how the weights are used) and ``select_every``/``select_n`` (model selection
+``resample``: how the weights are used) and ``select_every``/``select_n``/``select_tolerances`` (model selection
 by physics: keep the best-scoring epoch, see :mod:`tfcalo.training.selection`). The work is
 :func:`tfcalo.training.run.train_run`; this module only adapts it.
 """
@@ -69,6 +69,7 @@ def executor(inputs: dict[str, Artifact], outputs: dict[str, Path],
         batch_size=params.get("batch_size"), steps_per_epoch=params.get("steps_per_epoch"),
         verbose=0, log=log, select_every=int(params.get("select_every", 0)),
         select_n=int(params.get("select_n", 2000)),
+        select_tolerances=params.get("select_tolerances") or None,
     )
     return _publish_run(out, outputs["model"], record)
 
@@ -85,7 +86,7 @@ def _publish_run(run_dir: Path, output: Path, record: dict) -> dict[str, dict]:
 
 _PARAMETERS = {"model": None, "config": {}, "epochs": 10, "seed": 0, "strategy": "auto",
                "batch_size": 64, "steps_per_epoch": None, "weighting": "loss",
-               "select_every": 0, "select_n": 2000}
+               "select_every": 0, "select_n": 2000, "select_tolerances": {}}
 
 COMPONENT = Component(
     name="train",

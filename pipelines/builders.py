@@ -50,7 +50,7 @@ def train_params(cfg: PipelineConfig, seed_offset: int = 0) -> dict:
     return {"model": t.model, "config": t.model_config, "epochs": t.epochs,
             "seed": t.seed + seed_offset, "strategy": t.strategy, "batch_size": t.batch_size,
             "steps_per_epoch": t.steps_per_epoch or None, "select_every": t.select_every,
-            "select_n": t.select_n}
+            "select_n": t.select_n, "select_tolerances": t.select_tolerances}
 
 
 def evaluate_node(node_id: str, model_node: tuple[str, str], cfg: PipelineConfig,

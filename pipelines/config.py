@@ -52,6 +52,8 @@ class TrainSection:
     # keep the best epoch (0: keep the last)
     select_every: int = 0
     select_n: int = 2000
+    # the selection score's tolerances over tfcalo.training.selection.DEFAULT_TOLERANCES
+    select_tolerances: dict = field(default_factory=dict)
 
 
 @dataclass

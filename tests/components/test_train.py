@@ -284,11 +284,14 @@ def test_two_step_mode_pretrains_then_freezes_the_regressor(dataset, tmp_path):
 
 
 def test_model_selection_keeps_the_best_epoch(dataset, tmp_path):
-    """select_every=1: every epoch is scored on the validation subset; generator.weights.h5
-    is the best epoch's, the last one's is kept beside it, and run.json says which."""
+    """select_every=1: every epoch is scored on the validation subset (with the run's
+    tolerances); generator.weights.h5 is the best epoch's, the last one's is kept beside it,
+    and run.json says which. A bad tolerance is a config error that leaves no run behind."""
     run = train_run(dataset, "sagan", tmp_path / "sel", config=TINY["sagan"], epochs=3, seed=2,
-                    batch_size=8, steps_per_epoch=2, tensorboard=False, select_every=1)
+                    batch_size=8, steps_per_epoch=2, tensorboard=False, select_every=1,
+                    select_tolerances={"auc": 0.5})
     out = tmp_path / "sel"
+    assert json.loads((out / "selection.json").read_text())["tolerances"]["auc"] == 0.5
     scores = {h["epoch"]: h["sel_score"] for h in run["history"]}
     assert set(scores) == {1, 2, 3} and all(np.isfinite(v) for v in scores.values())
     best = min(scores, key=scores.get)
@@ -301,3 +304,8 @@ def test_model_selection_keeps_the_best_epoch(dataset, tmp_path):
     for key in kept:
         np.testing.assert_array_equal(kept[key], epoch_best[key])
     assert (best == 3) == all(np.array_equal(kept[k], last[k]) for k in kept)
+    with pytest.raises(ConfigError, match="tolerance 'shap' is unknown"):
+        train_run(dataset, "sagan", tmp_path / "bad", config=TINY["sagan"], epochs=1,
+                  batch_size=8, steps_per_epoch=1, tensorboard=False, select_every=1,
+                  select_tolerances={"shap": 0.1})
+    assert not (tmp_path / "bad").exists()

@@ -53,14 +53,36 @@ def test_lhcb_score_judges_the_shower_shape(showers):
     assert same["shape_max_deviation"] == pytest.approx(0.0, abs=1e-5)
     assert 0.05 < bad["shape_max_deviation"] < 0.5, bad
     assert bad["score"] == pytest.approx(bad["shape_max_deviation"] / 0.05)
-    assert "shape_max_deviation" not in physics_scores("cern-ecal", *_cern_pair())
 
 
-def _cern_pair():
+def test_cern_score_judges_the_transverse_widths():
+    """cern-ecal: the shape term is the worse of the mean widths along x and y: 0 for the
+    real showers at 1.01 times their energy, > 5 % for showers smeared over the neighbouring
+    x columns (the x width grows, y does not)."""
     from tfcalo.data.simulate import simulate_chunks as sim
 
     real = next(sim("cern-ecal", 60, seed=1, chunk_size=60))
-    return real["showers"], real["conditions"], real["showers"] * 1.01
+    r, c = real["showers"], real["conditions"]
+    only_shape = {"auc": 1e9, "sf": 1e9, "resolution": 1e9, "profile": 1e9}
+    same = physics_scores("cern-ecal", r, c, r * 1.01, tolerances=only_shape, n_bins=1)
+    wide = 0.5 * r + 0.25 * (np.roll(r, 1, axis=1) + np.roll(r, -1, axis=1))
+    bad = physics_scores("cern-ecal", r, c, wide, tolerances=only_shape, n_bins=1)
+    assert same["shape_max_deviation"] == pytest.approx(0.0, abs=1e-5)
+    assert 0.05 < bad["shape_max_deviation"] < 0.6, bad
+    assert bad["score"] == pytest.approx(bad["shape_max_deviation"] / 0.05)
+
+
+@pytest.mark.parametrize("tolerances, message", [
+    ({"aux": 0.5}, "tolerance 'aux' is unknown .*did you mean 'auc'"),
+    ({"auc": 0.0}, "tolerance 'auc' must be a positive number"),
+    ({"sf": "2 %"}, "tolerance 'sf' must be a positive number"),
+])
+def test_bad_tolerances_are_config_errors(showers, tolerances, message):
+    from tfcalo.errors import ConfigError
+
+    real, cond, perfect = showers
+    with pytest.raises(ConfigError, match=message):
+        physics_scores("lhcb-ecal", real[:50], cond[:50], perfect[:50], tolerances=tolerances)
 
 
 def test_volume_score_judges_the_longitudinal_profile():

@@ -343,6 +343,7 @@ def train_run(
     callbacks: Sequence[Any] = (),
     select_every: int = 0,
     select_n: int = 2000,
+    select_tolerances: dict | None = None,
 ) -> dict:
     """Train ``model`` on the dataset artifact ``data`` into the run directory ``out``.
 
@@ -377,6 +378,8 @@ def train_run(
             ``generator.weights.h5`` is then the best epoch's (the last epoch's is kept as
             ``last.generator.weights.h5``) and run.json records ``selection``. 0: off.
         select_n: size of the fixed validation subset of the selection.
+        select_tolerances: the selection score's tolerances over its defaults
+            (:func:`tfcalo.training.selection.check_tolerances`).
 
     Returns:
         The final ``run.json`` record (dict).
@@ -478,7 +481,8 @@ def train_run(
         )
         if weighting == "resample":
             train_ds = resample(train_ds, batch_size, _max_weight(dataset, weights, data), int(seed))
-        selection = _selection_callback(dataset, detector, work, select_every, select_n, seed)
+        selection = _selection_callback(dataset, detector, work, select_every, select_n, seed,
+                                        select_tolerances)
         all_callbacks: list[keras.callbacks.Callback] = [
             _non_finite_guard(),  # first: a NaN step stops before anything is saved
             *([selection] if selection is not None else []),  # its scores go into the record
@@ -533,7 +537,7 @@ def train_run(
 
 
 def _selection_callback(dataset: Any, detector: Any, work: Path, every: int, n: int,
-                        seed: int) -> Any:
+                        seed: int, tolerances: dict | None = None) -> Any:
     """The :class:`PhysicsSelection` callback of a run (None when ``every`` is 0)."""
     if not every:
         return None
@@ -550,7 +554,7 @@ def _selection_callback(dataset: Any, detector: Any, work: Path, every: int, n: 
         raise ArtifactError(f"model selection needs at least {MIN_SHOWERS} showers in the "
                             f"validation or training split of {dataset.path}")
     return PhysicsSelection(detector, subset["showers"], subset["conditions"], work,
-                            every=every, seed=seed)
+                            every=every, seed=seed, tolerances=tolerances)
 
 
 def _two_step_regressor(gan: Any, train_ds: Any, config: dict, resume_epoch: int, record: dict,

@@ -10,12 +10,13 @@ that a score <= 1 means every tolerance is met (lower is better)::
     res term = max over energy bins |res_gen / res_real - 1| / resolution_tolerance
     profile term (volume detectors) = longitudinal profile deviation in the shower's bulk
                (:func:`tfcalo.metrics.profiles.profile_deviations`) / profile_tolerance
-    shape term (lhcb-ecal) = max over SHAPE_MEANS |mean_gen / mean_real - 1| / shape_tolerance
+    shape term = max over the detector's SHAPE_MEANS |mean_gen / mean_real - 1| / shape_tolerance
     score    = max(auc term, sf term, res term, profile or shape term)
 
 (res = sigma90 / mu90 of the sampling fraction). The defaults are the lhcb-ecal targets of
 issue 12 (AUC <= 0.75, SF within 2 %, resolution within 20 %, the mean widths along and
-across p_T and skewness along p_T within 5 %) and issue 13's profile tolerance (5 %).
+across p_T and skewness along p_T within 5 %) and issue 13's profile and width tolerance
+(5 %); a preset may set its own (``train.select_tolerances``, :func:`check_tolerances`).
 
 :class:`PhysicsSelection` is the Keras callback; :func:`physics_scores` the pure function.
 """
@@ -34,18 +35,39 @@ import numpy as np
 from tfcalo import physics
 from tfcalo.atomic import atomic_write_text
 from tfcalo.detectors import Detector, get_detector
+from tfcalo.errors import ConfigError, nearest
 from tfcalo.metrics.classifier import classifier_auc_observables
 from tfcalo.metrics.profiles import profile_deviations
 from tfcalo.metrics.resolution import binned_response
 
 DEFAULT_TOLERANCES = {"auc": 0.25, "sf": 0.02, "resolution": 0.20, "profile": 0.05,
                       "shape": 0.05}
-#: Observables of a detector without layers whose means the shape term compares (the
-#: skewness across p_T is zero on average by symmetry: a ratio of means is noise there).
-SHAPE_MEANS = ("width_along_pt", "width_across_pt", "skewness_along_pt")
+#: Observables whose means the shape term compares, per detector: lhcb-ecal's widths along
+#: and across p_T and skewness along p_T (the skewness across p_T is zero on average by
+#: symmetry: a ratio of means is noise there), cern-ecal's transverse widths.
+SHAPE_MEANS = {"lhcb-ecal": ("width_along_pt", "width_across_pt", "skewness_along_pt"),
+               "cern-ecal": ("width_x", "width_y")}
 BEST_WEIGHTS = "best.generator.weights.h5"
 SELECTION_JSON = "selection.json"
 MIN_SHOWERS = 10
+
+
+def check_tolerances(tolerances: dict | None) -> dict:
+    """The selection's tolerances, :data:`DEFAULT_TOLERANCES` updated with ``tolerances``.
+
+    Raises:
+        ConfigError: an unknown key (naming the nearest) or a value that is not a positive
+            number.
+    """
+    for key, value in (tolerances or {}).items():
+        if key not in DEFAULT_TOLERANCES:
+            raise ConfigError(f"model selection tolerance '{key}' is unknown (did you mean "
+                              f"'{nearest(key, DEFAULT_TOLERANCES)}'? known: "
+                              f"{', '.join(DEFAULT_TOLERANCES)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"model selection tolerance '{key}' must be a positive number, "
+                              f"got {value!r}")
+    return {**DEFAULT_TOLERANCES, **(tolerances or {})}
 
 
 def physics_scores(detector: str | Detector, real: np.ndarray, conditions: np.ndarray,
@@ -66,12 +88,12 @@ def physics_scores(detector: str | Detector, real: np.ndarray, conditions: np.nd
 
     Returns:
         ``classifier_auc``, ``sf_max_deviation``, ``resolution_max_deviation``, for volume
-        detectors ``longitudinal_profile_max_deviation``, for lhcb-ecal
-        ``shape_max_deviation`` (fractions) and ``score`` (see the module docstring; lower
+        detectors ``longitudinal_profile_max_deviation``, for a detector with
+        :data:`SHAPE_MEANS` ``shape_max_deviation`` (fractions) and ``score`` (see the module docstring; lower
         is better).
     """
     det = get_detector(detector)
-    tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
+    tol = check_tolerances(tolerances)
     c = np.asarray(conditions, np.float64)
     obs_real, obs_gen = physics.observables(det, real, c), physics.observables(det, generated, c)
     auc = classifier_auc_observables(obs_real, obs_gen, seed=seed)
@@ -94,7 +116,8 @@ def physics_scores(detector: str | Detector, real: np.ndarray, conditions: np.nd
         if dev is not None:
             out["longitudinal_profile_max_deviation"] = dev
             terms.append(dev / tol["profile"])
-    real_means = {k: float(np.mean(obs_real[k])) for k in SHAPE_MEANS if k in obs_real}
+    real_means = {k: float(np.mean(obs_real[k])) for k in SHAPE_MEANS.get(det.name, ())
+                  if k in obs_real}
     shape = [abs(float(np.mean(obs_gen[k])) / m - 1.0) for k, m in real_means.items() if m != 0]
     if shape:
         out["shape_max_deviation"] = float(max(shape))
@@ -139,7 +162,7 @@ class PhysicsSelection(keras.callbacks.Callback):
         self.directory = Path(directory)
         self.every = max(1, int(every))
         self.seed = int(seed)
-        self.tolerances = tolerances
+        self.tolerances = check_tolerances(tolerances)
         if len(self.showers) < MIN_SHOWERS:
             raise ValueError(f"model selection needs at least {MIN_SHOWERS} validation showers, "
                              f"got {len(self.showers)}")
@@ -186,5 +209,5 @@ class PhysicsSelection(keras.callbacks.Callback):
         self.scores[str(epoch + 1)] = scores
         atomic_write_text(self.directory / SELECTION_JSON, json.dumps(
             {"best_epoch": self.best_epoch, "best_score": self.best_score,
-             "tolerances": {**DEFAULT_TOLERANCES, **(self.tolerances or {})},
+             "tolerances": self.tolerances,
              "n_showers": len(self.showers), "scores": self.scores}, indent=2))
