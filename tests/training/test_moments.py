@@ -13,7 +13,13 @@ tf = pytest.importorskip("tensorflow")
 from tfcalo import physics  # noqa: E402
 from tfcalo.detectors import get_detector  # noqa: E402
 from tfcalo.errors import ConfigError  # noqa: E402
-from tfcalo.models.moments import energy_basis, moment_features, transverse_widths  # noqa: E402
+from tfcalo.models.moments import (  # noqa: E402
+    energy_basis,
+    moment_feature_groups,
+    moment_feature_weights,
+    moment_features,
+    transverse_widths,
+)
 from tfcalo.training.build import build  # noqa: E402
 from tfcalo.training.objectives import MOMENT_SCALE_FLOOR, moment_matching_share  # noqa: E402
 
@@ -109,18 +115,20 @@ def test_features_of_a_detector_without_layers_are_its_moments_in_the_pt_frame()
     assert np.all(np.isfinite(g.numpy())) and np.all(np.isfinite(tape.gradient(loss, x).numpy()))
 
 
-def _direct(real, fake, basis, w):
-    """The loss written out with numpy (float64)."""
+def _direct(real, fake, basis, w, v=None):
+    """The loss written out with numpy (float64); v: the features' weights."""
     real, fake, basis, w = (np.asarray(a, np.float64) for a in (real, fake, basis, w))
+    v = np.ones(real.shape[1]) if v is None else np.asarray(v, np.float64)
     den = max(w.sum(), 0.1 * np.abs(w).sum())
     scale = np.maximum((np.abs(w)[:, None] * np.abs(real)).sum(0) / np.abs(w).sum(),
                        MOMENT_SCALE_FLOOR)
     m = np.einsum("i,ik,if->kf", w, basis, fake - real) / den / scale
-    return np.mean(m ** 2)
+    return (v * m ** 2).sum() / (v.sum() * len(m))
 
 
 @pytest.mark.parametrize("weights", [[1.0, 1.0, 1.0, 1.0, 1.0], [1.0, -0.5, 2.0, 0.7, 1.3]])
-def test_reduction_value_and_gradient_match_the_direct_computation(weights):
+@pytest.mark.parametrize("features", [None, [0.2, 0.2, 0.2, 0.2, 0.2, 1.0]])
+def test_reduction_value_and_gradient_match_the_direct_computation(weights, features):
     from tfcalo.training.objectives import global_weight_sum
 
     rng = np.random.default_rng(1)
@@ -131,9 +139,9 @@ def test_reduction_value_and_gradient_match_the_direct_computation(weights):
     with tf.GradientTape() as tape:
         share, value = moment_matching_share(tf.constant(real), fake,
                                              tf.constant(basis, tf.float32), w,
-                                             global_weight_sum(w))
+                                             global_weight_sum(w), features)
     grad = tape.gradient(share, fake).numpy()
-    expected = _direct(real, fake.numpy(), basis, weights)
+    expected = _direct(real, fake.numpy(), basis, weights, features)
     np.testing.assert_allclose(float(value), expected, rtol=1e-4)
     np.testing.assert_allclose(float(share), expected, rtol=1e-4)  # one replica: the loss
     eps, numeric = 1e-3, np.zeros_like(grad)
@@ -142,12 +150,26 @@ def test_reduction_value_and_gradient_match_the_direct_computation(weights):
             up, down = fake.numpy().astype(np.float64), fake.numpy().astype(np.float64)
             up[i, j] += eps
             down[i, j] -= eps
-            numeric[i, j] = (_direct(real, up, basis, weights)
-                             - _direct(real, down, basis, weights)) / (2 * eps)
+            numeric[i, j] = (_direct(real, up, basis, weights, features)
+                             - _direct(real, down, basis, weights, features)) / (2 * eps)
     np.testing.assert_allclose(grad, numeric, rtol=2e-2, atol=1e-6)
     same, value0 = moment_matching_share(tf.constant(real), tf.constant(real),
                                          tf.constant(basis, tf.float32), w, global_weight_sum(w))
     assert float(value0) == 0.0 and float(same) == 0.0
+
+
+def test_group_balance_weighs_each_group_of_features_alike():
+    """cern-ecal, energy factorised: 25 layer fractions, 2 widths, 2 deposit columns; with
+    "groups" each group's weights sum to 1, with "features" every column is 1."""
+    gan = build("2dgan", "cern-ecal", SMOOTH, CURVE_STATS)
+    assert moment_feature_groups(gan.generator) == [("layer_profile", 25),
+                                                    ("transverse_widths", 2), ("deposit", 2)]
+    v = moment_feature_weights(gan.generator, "groups")
+    np.testing.assert_allclose([v[:25].sum(), v[25:27].sum(), v[27:].sum()], 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(moment_feature_weights(gan.generator, "features"), 1.0)
+    with pytest.raises(ConfigError, match="objective.moment_balance"):
+        build("2dgan", "cern-ecal", {**SMOOTH, "objective": {"moment_balance": "group"}},
+              CURVE_STATS)
 
 
 @pytest.mark.parametrize("model,detector,weight", [("cramer", "rich-pid", 1.0),

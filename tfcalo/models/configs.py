@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 OBJECTIVES = ("bce", "hinge", "wgan-gp", "cramer")
 
 
+#: ``objective.moment_balance``: how the moment-matching loss weighs its features.
+MOMENT_BALANCES = ("features", "groups")
+
+
 @dataclass
 class ObjectiveConfig:
     """Loss choice. bce: non-saturating + 2DGAN heads (ep/etot weights, relative errors)."""
@@ -34,6 +38,9 @@ class ObjectiveConfig:
     # generator's moment-matching loss (tfcalo.models.moments; 0: off): the mean profiles and
     # standardised deposit moments at each energy against the real batch's
     moment_weight: float = 0.0
+    # how its features weigh (tfcalo.models.moments.moment_feature_weights): "features" each
+    # alike, "groups" each group (layer profile, widths, deposit) alike
+    moment_balance: str = "features"
 
 
 @dataclass

@@ -116,6 +116,39 @@ def transverse_widths(showers, detector):
     return tf.stack(out, axis=1)
 
 
+def _has_deposit_features(generator) -> bool:
+    """An energy-factorised generator whose reference curve has a spread row."""
+    sf_curve = getattr(generator, "sf_curve", None)
+    return bool(getattr(generator, "output_kind", "cells") == "shape_energy" and sf_curve
+                and len(sf_curve) > 2)
+
+
+def moment_feature_groups(generator) -> list[tuple[str, int]]:
+    """(name, size) of each group of :func:`moment_features`' columns, in order."""
+    detector = generator.detector
+    if detector.layer_axis is not None:
+        groups = [("layer_profile", detector.shower_shape[detector.layer_axis]),
+                  ("transverse_widths", 2)]
+    else:
+        groups = [("pt_frame_moments", 3), ("largest_cell", 1)]
+    return groups + ([("deposit", 2)] if _has_deposit_features(generator) else [])
+
+
+def moment_feature_weights(generator, balance: str = "features") -> np.ndarray:
+    """(F,) float32 weights of :func:`moment_features`' columns in the moment-matching loss.
+
+    ``"features"``: every column 1 (the 25 layer fractions of cern-ecal then make 25 / 29 of
+    the loss); ``"groups"``: every group of :func:`moment_feature_groups` weighs the same
+    (each column 1 / its group's size), so two widths count as much as 25 layer fractions.
+    """
+    groups = moment_feature_groups(generator)
+    if balance == "features":
+        return np.ones(sum(size for _, size in groups), np.float32)
+    if balance != "groups":
+        raise ValueError(f"moment balance must be 'features' or 'groups', got {balance!r}")
+    return np.concatenate([np.full(size, 1.0 / size, np.float32) for _, size in groups])
+
+
 def moment_features(generator, showers, conditions):
     """Per-shower features (B, F) whose conditional means the moment-matching loss compares.
 
@@ -145,9 +178,8 @@ def moment_features(generator, showers, conditions):
         # the core as well as the spread: matching the moments alone drained the hottest cell
         core = tf.reduce_max(flat, axis=1) / (deposit + 1e-12)
         feats = [pt_frame_moments(showers, conditions, detector.cell_size_cm), core[:, None]]
-    sf_curve = getattr(generator, "sf_curve", None)
-    if getattr(generator, "output_kind", "cells") == "shape_energy" and sf_curve \
-            and len(sf_curve) > 2:
+    if _has_deposit_features(generator):
+        sf_curve = generator.sf_curve
         sf = reference_sf(detector, conditions, generator.sf_ref, sf_curve)
         spread = tf.exp(reference_log_spread(detector, conditions, sf_curve))
         u = tf.math.log(deposit / (primary_energy(detector, conditions) * sf) + 1e-12) / spread

@@ -37,6 +37,7 @@ from tfcalo.models.configs import (
     LAYER_MODELS,
     MODEL_KINDS,
     MODEL_NAMES,
+    MOMENT_BALANCES,
     UPSAMPLING,
 )
 from tfcalo.training.run_record import GENERATOR_WEIGHTS, read_run
@@ -45,7 +46,8 @@ _CHOICES = {"objective.name": ("bce", "hinge", "wgan-gp", "cramer"),
             "transform.mode": ("log", "power", "linear"),
             "generator.conditioning": ("multiply", "concat"),
             "discriminator.aux_mode": ("multi-task", "two-step"),
-            "generator.upsampling": UPSAMPLING, "generator.layer_model": LAYER_MODELS}
+            "generator.upsampling": UPSAMPLING, "generator.layer_model": LAYER_MODELS,
+            "objective.moment_balance": MOMENT_BALANCES}
 
 
 def _check_model(name: str, detector: Detector) -> None:

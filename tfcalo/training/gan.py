@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfcalo.models.moments import energy_basis, moment_features
+from tfcalo.models.moments import energy_basis, moment_feature_weights, moment_features
 from tfcalo.training.objectives import (
     Objective,
     global_weight_sum,
@@ -329,7 +329,8 @@ class ConditionalGAN(keras.Model):
         share, value = moment_matching_share(
             moment_features(self.generator, real, conditions),
             moment_features(self.generator, fake, conditions),
-            energy_basis(self.detector, conditions), weights, den)
+            energy_basis(self.detector, conditions), weights, den,
+            moment_feature_weights(self.generator, self.objective.moment_balance))
         ctx = tf.distribute.get_replica_context()
         replicas = float(ctx.num_replicas_in_sync) if ctx is not None else 1.0
         logs["g_moments"] = self.objective.moment_weight * value / replicas

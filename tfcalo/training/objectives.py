@@ -78,8 +78,10 @@ def _all_reduce_sum(value: tf.Tensor) -> tf.Tensor:
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value) if ctx is not None else value
 
 
-def moment_matching_share(real_features, fake_features, basis, weights, den):
-    """This replica's share of the moment-matching loss ``mean_{k,f} m_kf^2`` (tf).
+def moment_matching_share(real_features, fake_features, basis, weights, den,
+                          feature_weights=None):
+    """This replica's share of the moment-matching loss ``mean_{k,f} m_kf^2`` (tf), or with
+    ``feature_weights`` v the weighted mean ``sum_{k,f} v_f m_kf^2 / (K sum_f v_f)``.
 
     ``m_kf = sum_i w_i phi_k(i) (f_fake_if - f_real_if) / den / s_f`` over the GLOBAL batch:
     the weighted difference between the generated and the real batch (same conditions) of
@@ -90,6 +92,8 @@ def moment_matching_share(real_features, fake_features, basis, weights, den):
         real_features, fake_features: (B, F) from :func:`tfcalo.models.moments.moment_features`.
         basis: (B, K) from :func:`tfcalo.models.moments.energy_basis`.
         weights: (B,) per-example weights; den: :func:`global_weight_sum`.
+        feature_weights: (F,) non-negative weights of the features (None: all 1), e.g.
+            :func:`tfcalo.models.moments.moment_feature_weights`.
     Returns:
         (share, value): ``share`` sums over replicas to the loss and its gradient is exactly the
         single-device gradient of the global batch's loss (the global m enters as a constant,
@@ -98,7 +102,9 @@ def moment_matching_share(real_features, fake_features, basis, weights, den):
     """
     w = tf.cast(weights, tf.float32)
     abs_w = tf.abs(w)
-    size = tf.cast(tf.shape(basis)[1] * tf.shape(real_features)[1], tf.float32)
+    v = (tf.ones(tf.shape(real_features)[1:]) if feature_weights is None
+         else tf.cast(feature_weights, tf.float32))
+    size = tf.cast(tf.shape(basis)[1], tf.float32) * tf.reduce_sum(v)
     scale_sums = _all_reduce_sum(tf.concat([
         tf.reduce_sum(abs_w[:, None] * tf.abs(real_features), axis=0),
         tf.reduce_sum(abs_w)[None]], axis=0))
@@ -108,8 +114,8 @@ def moment_matching_share(real_features, fake_features, basis, weights, den):
     total = tf.stop_gradient(_all_reduce_sum(local))
     replicas = tf.distribute.get_replica_context()
     n = float(replicas.num_replicas_in_sync) if replicas is not None else 1.0
-    value = tf.reduce_sum(tf.square(total)) / size
-    share = (2.0 * tf.reduce_sum(total * local) - tf.reduce_sum(tf.square(total)) / n) / size
+    value = tf.reduce_sum(v * tf.square(total)) / size
+    share = 2.0 * tf.reduce_sum(v * total * local) / size - value / n
     return share, value
 
 
@@ -131,7 +137,8 @@ class Objective:
 
     def __init__(self, gp_weight: float = 10.0, one_sided: bool = False, adv_weight: float = 1.0,
                  ep_weight: float = 0.0, etot_weight: float = 0.0, sf_slope: float = 1.0,
-                 critic_dim: int = 1, profile_weight: float = 0.0, moment_weight: float = 0.0):
+                 critic_dim: int = 1, profile_weight: float = 0.0, moment_weight: float = 0.0,
+                 moment_balance: str = "features"):
         self.gp_weight = float(gp_weight)
         self.one_sided = bool(one_sided)
         self.adv_weight = float(adv_weight)
@@ -139,6 +146,7 @@ class Objective:
         self.etot_weight = float(etot_weight)
         self.profile_weight = float(profile_weight) or self.adv_weight
         self.moment_weight = float(moment_weight)
+        self.moment_balance = str(moment_balance)
         self.sf_slope = float(sf_slope)
         self.critic_out_dim = 1
 
