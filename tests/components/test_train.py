@@ -25,7 +25,7 @@ from tfcalo.training.run import resolve_config, run_state, train_run
 
 PARAMS = {"model": "sagan", "config": TINY["sagan"], "epochs": 2, "seed": 3,
           "strategy": "default", "batch_size": 8, "steps_per_epoch": 1, "weighting": "loss",
-          "select_every": 0, "select_n": 2000}
+          "select_every": 0, "select_n": 2000, "select_tolerances": {}}
 
 
 def _h5_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -50,7 +50,8 @@ def test_default_config_is_complete_and_builds():
         assert B.resolve_config(name, detector, cfg).latent_dim == cfg["latent_dim"]
     assert B.default_config("2dgan", "cern-ecal")["objective"] == {
         "name": "bce", "gp_weight": 10.0, "one_sided": False, "adv_weight": 6.0,
-        "ep_weight": 0.2, "etot_weight": 0.1, "profile_weight": 0.0, "moment_weight": 0.0}
+        "ep_weight": 0.2, "etot_weight": 0.1, "profile_weight": 0.0, "moment_weight": 0.0,
+        "moment_balance": "features"}
     assert B.MODEL_NAMES == ("2dgan", "sagan", "cramer")
 
 
