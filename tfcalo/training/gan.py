@@ -86,7 +86,6 @@ def with_regression_targets(dataset: tf.data.Dataset, detector, names: Sequence[
     return dataset.map(_map)
 
 
-@keras.saving.register_keras_serializable(package="tfcalo")
 class AveragingAdam(keras.optimizers.Adam):
     """Adam whose weight average (``use_ema``) stays in the optimizer: Keras' ``fit`` ends by
     writing the average into the model's first weights (``finalize_variable_values``), which
@@ -97,6 +96,7 @@ class AveragingAdam(keras.optimizers.Adam):
         pass
 
 
+@keras.saving.register_keras_serializable(package="tfcalo")
 class ConditionalGAN(keras.Model):
     """Conditional GAN trained by ``fit`` with a pluggable objective.
 
