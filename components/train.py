@@ -10,9 +10,10 @@ Pipeline use: ``COMPONENT`` with input ``examples`` (Examples) and optional ``we
 ``model`` (Model: the run directory of docs/internals.md); parameters ``model``,
 ``config`` (partial nested config dict over the model's defaults), ``epochs``, ``seed``,
 ``strategy``, ``batch_size``, ``steps_per_epoch``, ``weighting`` (``loss`` or
-``resample``: how the weights are used) and ``select_every``/``select_n``/``select_tolerances`` (model selection
-by physics: keep the best-scoring epoch, see :mod:`tfcalo.training.selection`). The work is
-:func:`tfcalo.training.run.train_run`; this module only adapts it.
+``resample``: how the weights are used) and ``select_every``/``select_n``/
+``select_tolerances`` (model selection by physics: keep the best-scoring epoch, see
+:mod:`tfcalo.training.selection`). The work is :func:`tfcalo.training.run.train_run`;
+this module only adapts it.
 """
 
 from __future__ import annotations

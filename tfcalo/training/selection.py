@@ -89,8 +89,8 @@ def physics_scores(detector: str | Detector, real: np.ndarray, conditions: np.nd
     Returns:
         ``classifier_auc``, ``sf_max_deviation``, ``resolution_max_deviation``, for volume
         detectors ``longitudinal_profile_max_deviation``, for a detector with
-        :data:`SHAPE_MEANS` ``shape_max_deviation`` (fractions) and ``score`` (see the module docstring; lower
-        is better).
+        :data:`SHAPE_MEANS` ``shape_max_deviation`` (fractions) and ``score`` (see the
+        module docstring; lower is better).
     """
     det = get_detector(detector)
     tol = check_tolerances(tolerances)
