@@ -46,11 +46,12 @@ SLOW_CASES = {  # the 2DGAN with its Ep / total-energy heads and synchronised ba
 }
 
 
-class AveragingSGD(keras.optimizers.SGD):
-    """SGD keeping its weight average out of fit's finalize, as the GAN's AveragingAdam."""
+def averaging_sgd(lr: float, momentum: float):
+    """SGD keeping a weight average out of fit's finalize, as the GAN's own AveragingAdam."""
+    from tfcalo.training.gan import KeepsAverage
 
-    def finalize_variable_values(self, var_list):
-        pass
+    cls = type("AveragingSGD", (KeepsAverage, keras.optimizers.SGD), {})
+    return cls(lr, use_ema=True, ema_momentum=momentum)
 
 
 def noise_hook(kind, conditions, dim):
@@ -83,7 +84,7 @@ def train(strategy, objective, steps=1, sgd=False):
         gan = builder.build(name, detector, cfg, {})
         gan.noise_hook = noise_hook
         if sgd:  # plain SGD: Adam's first step g/|g| would amplify float noise of tiny gradients
-            g_opt = (AveragingSGD(0.05, use_ema=True, ema_momentum=0.5) if objective in AVERAGED
+            g_opt = (averaging_sgd(0.05, 0.5) if objective in AVERAGED
                      else keras.optimizers.SGD(0.05))
             gan.compile(g_optimizer=g_opt, d_optimizer=keras.optimizers.SGD(0.05))
         else:

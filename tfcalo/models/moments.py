@@ -5,8 +5,9 @@ A GAN's critic judges each shower; nothing makes the MEAN shower at each energy 
 that is what a physicist checks first (the longitudinal profile within 5 %, the resolution).
 The transverse profiles are not matched: matching their mean over showers whose centres
 jitter by a fraction of a cell made the generated showers 13-18 % too narrow
-(docs/cern_g4.md); each shower's widths about its own centre of gravity are matched instead. A detector without layers (lhcb-ecal) gets the shower's shape as moments
-about its own centroid instead, which do not depend on where the centre falls, and its
+(docs/cern_g4.md); each shower's widths about its own centre of gravity are matched
+instead. A detector without layers (lhcb-ecal) gets the shower's shape as moments about
+its own centroid, which do not depend on where the centre falls, and its
 largest cell fraction (on the lhcb-ecal SAGAN these moments are matched but the critic then
 wins outright: docs/lhcb_g4.md; its g4 preset does not use them).
 The moment-matching loss (:func:`tfcalo.training.objectives.moment_matching_share`) compares
@@ -163,9 +164,10 @@ def moment_features(generator, showers, conditions):
         (:func:`transverse_widths`, cm; P = the number of layers + 2), or for a detector
         without layers (lhcb-ecal) its width along and across p_T (cm), skewness along p_T
         (:func:`pt_frame_moments`) and largest cell fraction (P = 4); for an
-        energy-factorised generator whose ``sf_curve`` has a spread row also u and u^2, u = log(deposit / (E sf(E))) / spread(E) (the deposit in
-        units of the data's own resolution at that energy: matching u^2 matches the
-        resolution at every energy in one O(1) term).
+        energy-factorised generator whose ``sf_curve`` has a spread row also u and u^2,
+        u = log(deposit / (E sf(E))) / spread(E) (the deposit in units of the data's own
+        resolution at that energy: matching u^2 matches the resolution at every energy in one
+        O(1) term).
     """
     detector = generator.detector
     b = tf.shape(showers)[0]

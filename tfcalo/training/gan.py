@@ -86,14 +86,18 @@ def with_regression_targets(dataset: tf.data.Dataset, detector, names: Sequence[
     return dataset.map(_map)
 
 
-class AveragingAdam(keras.optimizers.Adam):
-    """Adam whose weight average (``use_ema``) stays in the optimizer: Keras' ``fit`` ends by
-    writing the average into the model's first weights (``finalize_variable_values``), which
-    would make the next ``fit`` (a resume, the next boosting round) start from the average;
-    :meth:`ConditionalGAN.averaged_generator` puts it in only where it is wanted."""
+class KeepsAverage:
+    """Optimizer mixin: the weight average (``use_ema``) stays in the optimizer. Keras' ``fit``
+    ends by writing the average into the model's first weights (``finalize_variable_values``),
+    which would make the next ``fit`` (a resume, the next boosting round) start from the
+    average; :meth:`ConditionalGAN.averaged_generator` puts it in only where it is wanted."""
 
     def finalize_variable_values(self, var_list):
         pass
+
+
+class AveragingAdam(KeepsAverage, keras.optimizers.Adam):
+    """The generator's Adam (:class:`KeepsAverage`)."""
 
 
 @keras.saving.register_keras_serializable(package="tfcalo")

@@ -133,8 +133,9 @@ class PhysicsSelection(keras.callbacks.Callback):
     ``sel_shape_max_deviation``) and ``sel_score`` to the epoch's logs (put this callback
     BEFORE the run record and TensorBoard callbacks so they record them), saves the best
     epoch's generator weights to ``directory/best.generator.weights.h5`` and writes
-    ``directory/selection.json`` (``best_epoch`` 1-based, ``best_score``, ``scores`` per scored epoch). A resumed run
-    reads selection.json back, so the best of all epochs is kept.
+    ``directory/selection.json`` (``best_epoch`` 1-based, ``best_score``, ``scores`` per
+    scored epoch). A resumed run reads selection.json back, so the best of all epochs is
+    kept.
 
     Args:
         detector: calorimeter detector.
