@@ -30,6 +30,8 @@ component on its test split) with a few keys overridden and the same number of e
   volume);
 - ``cells-log``: the published 2DGAN's way: the generator makes every cell's energy, in
   log1p(E / scale) space; the critic sees the image only (plus its Ep and total-energy heads);
+  the rest of the preset (profile features and critic, moment matching of the layer profile
+  and widths, model selection) is kept, so the row differs in the representation alone;
 - ``cells-power``: the same in the published power scaling (E / scale) ** 0.5.
 
 All rows share one pipeline root, so the ingest is computed once.
@@ -51,7 +53,8 @@ from pipeline_rows import bench_main, fmt, run_pipeline  # noqa: E402
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "g4_cern_ecal_train.h5"
 M = "train.model_config"
 G, D = f"{M}.generator", f"{M}.discriminator"
-CELLS = [f"{G}.output=\"cells\"", f"{G}.shape_prior=\"none\"", f"{D}.energy_input=false",
+CELLS = [f"{G}.output=\"cells\"", f"{G}.shape_prior=\"none\"", f"{G}.layer_model=\"free\"",
+         f"{D}.energy_input=false",
          f"{D}.energy_critic=false", f"{D}.shape_only=false"]
 ROWS = {
     "shape-prior": [],

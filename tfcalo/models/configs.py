@@ -55,6 +55,11 @@ class OptimizerConfig:
     # momentum of an exponential moving average of the generator's weights (0: off); the
     # averaged weights are the ones model selection judges and the run exports
     generator_ema: float = 0.0
+    # both learning rates fall linearly from their value at this fraction of the epochs to
+    # ``lr_final`` times it at the last epoch (1.0: constant; tfcalo.training.callbacks.
+    # LearningRateDecay): a GAN at a constant rate keeps oscillating about the equilibrium
+    lr_decay_from: float = 1.0
+    lr_final: float = 0.1
 
 
 @dataclass

@@ -91,6 +91,12 @@ def resolve_config(name: str, detector: str | Detector, config: dict | None):
     if not 0.0 <= cfg.optimizer.generator_ema < 1.0:
         raise ConfigError(f"config key 'optimizer.generator_ema' must be in [0, 1), got "
                           f"{cfg.optimizer.generator_ema}")
+    oc = cfg.optimizer
+    if not (0.0 <= oc.lr_decay_from <= 1.0 and 0.0 < oc.lr_final <= 1.0):
+        raise ConfigError(f"config keys 'optimizer.lr_decay_from' (the fraction of the epochs "
+                          f"where the decay starts) must be in [0, 1] and 'optimizer.lr_final' "
+                          f"(the last epoch's factor) in (0, 1], got {oc.lr_decay_from} and "
+                          f"{oc.lr_final}")
     if cfg.objective.moment_weight < 0 or (cfg.objective.moment_weight > 0
                                            and det.kind == "tabular"):
         raise ConfigError(f"config key 'objective.moment_weight' must be >= 0 and needs a "

@@ -4,6 +4,8 @@
   after every epoch into ``checkpoints/epoch-XXXX.weights.h5`` (atomic rename).
 - :class:`RunRecord` keeps ``run.json`` current: ``epochs_done`` and per-epoch ``history``
   (and reports each finished epoch's losses in one line to an optional ``log``).
+- :class:`LearningRateDecay` lowers every optimizer's learning rate linearly over the last
+  epochs (``optimizer.lr_decay_from``, ``optimizer.lr_final``).
 - :class:`GANTensorBoard` writes, with ``tf.summary``: the losses and every other metric the
   model's ``train_step`` returns (gradient norms included), the learning rate of every
   optimizer, real and generated showers as images (lhcb-ecal: the 30x30 image; cern-ecal:
@@ -147,6 +149,50 @@ class EpochCheckpoint(keras.callbacks.Callback):
             old = sorted(self.directory.glob("epoch-*.weights.h5"))[: -self.keep or None]
             for path in old:
                 path.unlink(missing_ok=True)
+
+
+def decay_factor(epoch: int, epochs: int, start: float, final: float) -> float:
+    """The learning-rate factor of 0-based ``epoch`` of ``epochs``: 1 up to epoch
+    ``round(start * (epochs - 1))``, then linear down to ``final`` at the last epoch."""
+    last = max(epochs - 1, 0)
+    first = int(round(start * last))
+    if epoch <= first or last == first:
+        return 1.0
+    return 1.0 + (final - 1.0) * (min(epoch, last) - first) / (last - first)
+
+
+class LearningRateDecay(keras.callbacks.Callback):
+    """Set every optimizer's learning rate to its configured value times
+    :func:`decay_factor` at the start of each epoch, and log the factor as ``lr_factor``.
+
+    The rate depends on the epoch's index alone, so a resumed run (BackupAndRestore) carries
+    on the same schedule. The configured values are the model's ``optimizer_config``
+    (``generator_lr``, ``discriminator_lr``) or, for a plain model, its optimizer's rate at
+    the first epoch.
+    """
+
+    def __init__(self, epochs: int, start: float, final: float):
+        super().__init__()
+        self.epochs, self.start, self.final = int(epochs), float(start), float(final)
+        self.factor = 1.0
+        self._base: dict[str, float] | None = None
+
+    def _base_rates(self) -> dict[str, float]:
+        config = getattr(self.model, "optimizer_config", {}) or {}
+        keys = {"g_optimizer": "generator_lr", "d_optimizer": "discriminator_lr"}
+        return {name: float(config.get(keys.get(name, ""), learning_rate(opt)))
+                for name, opt in optimizers_of(self.model).items()}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._base is None:
+            self._base = self._base_rates()
+        self.factor = decay_factor(epoch, self.epochs, self.start, self.final)
+        for name, opt in optimizers_of(self.model).items():
+            opt.learning_rate = self._base[name] * self.factor
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr_factor"] = self.factor
 
 
 def _jsonable(logs: dict | None) -> dict[str, float]:

@@ -486,6 +486,7 @@ def train_run(
         all_callbacks: list[keras.callbacks.Callback] = [
             _non_finite_guard(),  # first: a NaN step stops before anything is saved
             *([selection] if selection is not None else []),  # its scores go into the record
+            *_decay_callback(gan, epochs),  # before the record too: it logs lr_factor
             recorder,  # before the backup: see RunRecord
             keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True,
                                              delete_checkpoint=False),
@@ -534,6 +535,15 @@ def train_run(
             raise
         raise mapped from None
     return record
+
+
+def _decay_callback(gan, epochs: int) -> list:
+    """[LearningRateDecay] when ``optimizer.lr_decay_from`` < 1, else []."""
+    from tfcalo.training.callbacks import LearningRateDecay
+
+    oc = getattr(gan, "optimizer_config", {}) or {}
+    start = float(oc.get("lr_decay_from", 1.0))
+    return [LearningRateDecay(epochs, start, float(oc.get("lr_final", 0.1)))] if start < 1 else []
 
 
 def _selection_callback(dataset: Any, detector: Any, work: Path, every: int, n: int,
