@@ -29,7 +29,8 @@ component on its test split) with a few keys overridden and the same number of e
 - ``shape-uniform``: the same without the profile prior (logits start near 0: a uniform
   volume);
 - ``cells-log``: the published 2DGAN's way: the generator makes every cell's energy, in
-  log1p(E / scale) space; the critic sees the image only (plus its Ep and total-energy heads);
+  log1p(E / scale) space; the critic sees the image only (plus its Ep and total-energy heads,
+  the total-energy loss at the published weight 0.1);
   the rest of the preset (profile features and critic, moment matching of the layer profile
   and widths, model selection) is kept, so the row differs in the representation alone;
 - ``cells-power``: the same in the published power scaling (E / scale) ** 0.5.
@@ -55,7 +56,7 @@ M = "train.model_config"
 G, D = f"{M}.generator", f"{M}.discriminator"
 CELLS = [f"{G}.output=\"cells\"", f"{G}.shape_prior=\"none\"", f"{G}.layer_model=\"free\"",
          f"{D}.energy_input=false",
-         f"{D}.energy_critic=false", f"{D}.shape_only=false"]
+         f"{D}.energy_critic=false", f"{D}.shape_only=false", f"{M}.objective.etot_weight=0.1"]
 ROWS = {
     "shape-prior": [],
     "shape-prior-resize": [f"{G}.upsampling=\"resize\""],

@@ -40,6 +40,10 @@ CASES = {  # objective -> (model, detector, config)
 AVERAGED = {"hinge-ema": ("sagan", "lhcb-ecal", {"latent_dim": 3, "generator": {"filters": 2},
                                                   "discriminator": {"filters": 2, "hidden": 4}})}
 CASES.update(AVERAGED)
+#: cases trained 2 epochs of 1 step under LearningRateDecay (epoch 2 at 0.1 times the rate):
+#: the replicas' learning-rate copies are recorded too
+DECAYED = {"hinge-decay": CASES["hinge"]}
+CASES.update(DECAYED)
 SLOW_CASES = {  # the 2DGAN with its Ep / total-energy heads and synchronised batch norm
     "bce-2dgan": ("2dgan", "cern-ecal", {"latent_dim": 3, "generator": {"filters": 2},
                                          "discriminator": {"filters": 2, "hidden": 4}}),
@@ -92,7 +96,13 @@ def train(strategy, objective, steps=1, sgd=False):
     s, c, w = data(detector)
     ds = tf.data.Dataset.from_tensor_slices((s, c, w)).repeat(steps).batch(8)
     gan.initial_weights = gan.generator.get_weights() + gan.discriminator.get_weights()
-    hist = gan.fit(ds, epochs=1, verbose=0, shuffle=False)
+    if objective in DECAYED:
+        from tfcalo.training.callbacks import LearningRateDecay
+
+        hist = gan.fit(ds, epochs=2, steps_per_epoch=steps // 2, verbose=0, shuffle=False,
+                       callbacks=[LearningRateDecay(2, 0.0, 0.1)])
+    else:
+        hist = gan.fit(ds, epochs=1, verbose=0, shuffle=False)
     weights = gan.generator.get_weights() + gan.discriminator.get_weights()
     return weights, {k: v[-1] for k, v in hist.history.items()}, gan
 
@@ -112,7 +122,8 @@ def main() -> None:
         for objective in cases:
             for tag, strategy in (("one", get_strategy("default")), ("two", mirrored)):
                 weights, logs, gan = train(strategy, objective, sgd=True,
-                                           steps=3 if objective in AVERAGED else 1)
+                                           steps=3 if objective in AVERAGED
+                                           else 2 if objective in DECAYED else 1)
                 for i, wv in enumerate(weights):
                     arrays[f"{tag}/{objective}/w{i}"] = wv
                 if objective in AVERAGED:
@@ -123,6 +134,11 @@ def main() -> None:
                         arrays[f"{tag}/{objective}/avg{i}"] = wv
                     arrays[f"averaging/{tag}"] = np.float64(max(
                         np.abs(a - b).max() for a, b in zip(averaged, own, strict=True)))
+                if objective in DECAYED:  # every replica's copy of both rates
+                    arrays[f"rates/{tag}"] = np.array([
+                        [v.numpy() for v in strategy.experimental_local_results(
+                            opt._learning_rate.value)]
+                        for opt in (gan.g_optimizer, gan.d_optimizer)])
                 if tag == "one":  # how far one step moved each network (must not be 0)
                     n_gen = len(gan.generator.get_weights())
                     moved = [np.abs(a - b).max() for a, b in zip(weights, gan.initial_weights, strict=True)]

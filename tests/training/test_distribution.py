@@ -1,5 +1,6 @@
 """Distribution correctness: a train step on 2 replicas equals the same global batch on one
-device (and so does the generator's weight average); default noise differs between replicas; two MultiWorkerMirrored workers end with
+device (and so does the generator's weight average, and a learning-rate decay between two
+epochs, applied to every replica's copy of the rates); default noise differs between replicas; two MultiWorkerMirrored workers end with
 identical weights. Each runs in a subprocess (logical devices / TF_CONFIG precede TF init)."""
 
 from __future__ import annotations
@@ -53,12 +54,16 @@ def test_two_replicas_equal_one_device_and_noise_differs(tmp_path):
     out = tmp_path / "eq.npz"
     _check(_run(["equivalence", str(out)]))
     arrays = np.load(out)
-    assert _compare(arrays) == {"bce", "hinge", "wgan-gp", "cramer", "hinge-moments", "hinge-ema"}
+    cases = {"bce", "hinge", "wgan-gp", "cramer", "hinge-moments", "hinge-ema", "hinge-decay"}
+    assert _compare(arrays) == cases
     # the generator's weight average (3 steps, momentum 0.5) is not its weights, on either
     assert arrays["averaging/one"] > 1e-5 and arrays["averaging/two"] > 1e-5
     # the step really trained (generator and critic weights moved), with a negative weight
     # in the batch
-    for objective in ("bce", "hinge", "wgan-gp", "cramer", "hinge-moments", "hinge-ema"):
+    # the second epoch ran at 0.1 x the SGD rate 0.05, on each replica
+    np.testing.assert_allclose(arrays["rates/one"], [[0.005], [0.005]], rtol=1e-6)
+    np.testing.assert_allclose(arrays["rates/two"], np.full((2, 2), 0.005), rtol=1e-6)
+    for objective in cases:
         gen_moved, critic_moved = arrays[f"moved/{objective}"]
         assert gen_moved > 1e-5 and critic_moved > 1e-5, (objective, gen_moved, critic_moved)
     noise = arrays["replica_noise"]

@@ -165,10 +165,10 @@ class LearningRateDecay(keras.callbacks.Callback):
     """Set every optimizer's learning rate to its configured value times
     :func:`decay_factor` at the start of each epoch, and log the factor as ``lr_factor``.
 
-    The rate depends on the epoch's index alone, so a resumed run (BackupAndRestore) carries
-    on the same schedule. The configured values are the model's ``optimizer_config``
-    (``generator_lr``, ``discriminator_lr``) or, for a plain model, its optimizer's rate at
-    the first epoch.
+    The configured rates are the optimizers' when fit attaches the callback (``set_model``,
+    before BackupAndRestore restores anything), so whatever the optimizers were compiled
+    with; the rate then depends on the epoch's index alone, so a resumed run carries on the
+    same schedule.
     """
 
     def __init__(self, epochs: int, start: float, final: float):
@@ -177,15 +177,12 @@ class LearningRateDecay(keras.callbacks.Callback):
         self.factor = 1.0
         self._base: dict[str, float] | None = None
 
-    def _base_rates(self) -> dict[str, float]:
-        config = getattr(self.model, "optimizer_config", {}) or {}
-        keys = {"g_optimizer": "generator_lr", "d_optimizer": "discriminator_lr"}
-        return {name: float(config.get(keys.get(name, ""), learning_rate(opt)))
-                for name, opt in optimizers_of(self.model).items()}
+    def set_model(self, model):
+        super().set_model(model)
+        if self._base is None:  # a second fit with this callback keeps the first rates
+            self._base = {name: learning_rate(opt) for name, opt in optimizers_of(model).items()}
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._base is None:
-            self._base = self._base_rates()
         self.factor = decay_factor(epoch, self.epochs, self.start, self.final)
         for name, opt in optimizers_of(self.model).items():
             opt.learning_rate = self._base[name] * self.factor
