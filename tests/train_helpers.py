@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from tfcalo.data.artifact import write_artifact
@@ -31,6 +32,18 @@ TINY_NETS = {
     "cramer": {"latent_dim": 4, "generator": {"hidden": [8], "filters": 2},
                "discriminator": {"hidden": [8], "filters": 2, "critic_dim": 3}},
 }
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Raise at the end of epoch ``n`` (after that epoch's backup and checkpoint)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.n:
+            raise RuntimeError("interrupted")
 
 
 def mid_range_conditions(det, n: int = 3) -> np.ndarray:

@@ -4,10 +4,9 @@ bad values are config errors."""
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
-from train_helpers import TINY, make_dataset
+from train_helpers import TINY, StopAfter, make_dataset
 
 import tfcalo.training.build as builder
 from tfcalo.errors import ConfigError
@@ -28,16 +27,6 @@ EXPECTED = [1.0, 1.0, 1.0, 0.55, 0.1]
 def test_decay_factor(epochs, start, final, factors):
     got = [decay_factor(e, epochs, start, final) for e in range(epochs)]
     np.testing.assert_allclose(got, factors, rtol=1e-12)
-
-
-class StopAfter(keras.callbacks.Callback):
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.n:
-            raise RuntimeError("interrupted")
 
 
 def test_both_rates_decay_epoch_by_epoch_and_a_resumed_run_keeps_the_schedule(tmp_path):

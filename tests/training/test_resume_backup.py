@@ -11,25 +11,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import keras
 import pytest
-from train_helpers import TINY, make_dataset
+from train_helpers import TINY, StopAfter, make_dataset
 
 from tfcalo.training.run import read_run, train_run
 
 EPOCHS = 3
-
-
-class StopAfter(keras.callbacks.Callback):
-    """Raise at the end of epoch ``n`` (after that epoch's backup and checkpoint)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.n:
-            raise RuntimeError("interrupted")
 
 
 def _train(data: Path, out: Path, **kwargs):
